@@ -1,0 +1,41 @@
+//! # rmsprop
+//!
+//! `optax.rmsprop`, exactly, over flat multi-tensor buffers, with a C ABI.
+//!
+//! Modules, in reading order:
+//! - [`error`]: the error type; each variant has a fixed C status code.
+//! - [`config`]: every argument of `optax.rmsprop`, optax's defaults, validation.
+//! - [`schedule`]: optax's learning-rate schedules, formulas and count semantics.
+//! - [`real`]: the element types (`f32`, `f64`) and the operations the kernels use.
+//! - [`kernel`]: the fused one-pass kernel, specialised per configuration.
+//! - [`parallel`]: splitting a step over threads across tensor boundaries.
+//! - [`optimizer`]: layout, state and the step entry points: the safe core API.
+//! - `capi`: the C ABI, the only module with `unsafe` code.
+//!
+//! ```
+//! use rmsprop::{Config, Optimizer};
+//! let mut opt = Optimizer::<f32>::new(Config::new(0.003), &[3]).unwrap();
+//! let mut params = [1.0f32, 2.0, 3.0];
+//! for _ in 0..5 {
+//!     let grads: Vec<f32> = params.iter().map(|x| 2.0 * x).collect();
+//!     opt.step(&mut params, &grads).unwrap();
+//! }
+//! let f: f32 = params.iter().map(|x| x * x).sum();
+//! assert_eq!(format!("{f:.2E}"), "1.36E1");
+//! ```
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod kernel;
+pub mod optimizer;
+pub mod parallel;
+pub mod real;
+pub mod schedule;
+
+pub use config::{Config, LearningRate};
+pub use error::{Error, Result};
+pub use optimizer::{Component, Counts, Layout, Optimizer, State, Threads};
+pub use real::Real;
+pub use schedule::Schedule;

@@ -1,0 +1,523 @@
+//! The optimizer: a layout (tensor sizes over one flat element space), the state
+//! optax keeps (`nu`, `mu`, `trace`, counts) as flat buffers, and the step entry points.
+//!
+//! Every entry point validates all of its arguments before it touches anything, so a
+//! failed call leaves the optimizer exactly as it was.
+
+use crate::config::{self, Config, LearningRate};
+use crate::error::{Error, Result};
+use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
+use crate::parallel::{self, Exec, ListBufs};
+use crate::real::Real;
+
+/// Tensor sizes and their offsets in the flat element space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    sizes: Vec<usize>,
+    offsets: Vec<usize>,
+}
+
+impl Layout {
+    /// A layout over `sizes` (tensors of 0 elements are legal).
+    pub fn new(sizes: &[usize]) -> Result<Self> {
+        let mut offsets = Vec::with_capacity(sizes.len() + 1);
+        let mut acc = 0usize;
+        offsets.push(0);
+        for &s in sizes {
+            acc = acc.checked_add(s).ok_or(Error::LayoutOverflow)?;
+            offsets.push(acc);
+        }
+        Ok(Layout {
+            sizes: sizes.to_vec(),
+            offsets,
+        })
+    }
+
+    /// Elements per tensor.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Prefix sums: tensor `i` occupies `offsets()[i]..offsets()[i + 1]`.
+    pub fn offsets(&self) -> &[usize] {
+        &self.offsets
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// `true` for a layout of no tensors.
+    pub fn is_empty(&self) -> bool {
+        self.sizes.is_empty()
+    }
+
+    /// Total elements.
+    pub fn total(&self) -> usize {
+        self.offsets[self.sizes.len()]
+    }
+
+    /// The flat range of tensor `i`.
+    pub fn range(&self, i: usize) -> Result<std::ops::Range<usize>> {
+        if i >= self.sizes.len() {
+            return Err(Error::TensorOutOfRange {
+                index: i,
+                count: self.sizes.len(),
+            });
+        }
+        Ok(self.offsets[i]..self.offsets[i + 1])
+    }
+}
+
+/// A state buffer of optax's rmsprop state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// `nu`: the EMA of squared gradients (always present).
+    Nu,
+    /// `mu`: the EMA of gradients (`centered` only).
+    Mu,
+    /// `trace`: the momentum buffer (`momentum` set only, `0.0` included).
+    Trace,
+}
+
+impl Component {
+    /// optax's field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Nu => "nu",
+            Component::Mu => "mu",
+            Component::Trace => "trace",
+        }
+    }
+}
+
+/// optax's integer counters. Both advance on every step and saturate at `i32::MAX`
+/// (`numerics.safe_increment`). optax keeps `schedule` only when the learning rate is a
+/// schedule (`ScaleByScheduleState.count`) and `bias_correction` only with bias correction
+/// (`ScaleByRmsWithCountState.count`); this crate always keeps both so that a count can
+/// be carried in or out either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// The count a learning-rate schedule is evaluated at.
+    pub schedule: i32,
+    /// The count of the bias-correction term.
+    pub bias_correction: i32,
+}
+
+/// optax's `safe_increment` for `int32`.
+pub fn safe_increment(c: i32) -> i32 {
+    c.saturating_add(1)
+}
+
+/// The optimizer state, flat over the layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State<T> {
+    /// `nu`.
+    pub nu: Vec<T>,
+    /// `mu`, present iff centered.
+    pub mu: Option<Vec<T>>,
+    /// `trace`, present iff momentum is set.
+    pub trace: Option<Vec<T>>,
+    /// The counters.
+    pub counts: Counts,
+}
+
+impl<T: Real> State<T> {
+    fn init(config: &Config, total: usize) -> Self {
+        State {
+            nu: vec![T::from_f64(config.initial_scale); total],
+            mu: config.centered.then(|| vec![T::ZERO; total]),
+            trace: config.momentum.map(|_| vec![T::ZERO; total]),
+            counts: Counts::default(),
+        }
+    }
+}
+
+/// How many threads a step may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// rayon's global pool (the default).
+    Global,
+    /// The caller's thread only.
+    Caller,
+    /// An optimizer-owned pool of this many threads (at least 2).
+    Owned(usize),
+}
+
+/// optax.rmsprop over a flat multi-tensor layout, computing in `T` (`f32` or `f64`).
+pub struct Optimizer<T: Real> {
+    config: Config,
+    layout: Layout,
+    state: State<T>,
+    variant: Variant,
+    threads: Threads,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl<T: Real> std::fmt::Debug for Optimizer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Optimizer")
+            .field("dtype", &T::NAME)
+            .field("config", &self.config)
+            .field("layout", &self.layout)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+fn variant_of(c: &Config) -> Variant {
+    Variant {
+        centered: c.centered,
+        eps_in_sqrt: c.eps_in_sqrt,
+        momentum: c.momentum.is_some(),
+        nesterov: c.nesterov,
+        bias_correction: c.bias_correction,
+    }
+}
+
+fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            what,
+            expected,
+            got,
+        })
+    }
+}
+
+impl<T: Real> Optimizer<T> {
+    /// optax `init`: a validated configuration over tensors of `sizes` elements.
+    pub fn new(config: Config, sizes: &[usize]) -> Result<Self> {
+        config.validate()?;
+        let layout = Layout::new(sizes)?;
+        let state = State::init(&config, layout.total());
+        Ok(Optimizer {
+            variant: variant_of(&config),
+            config,
+            layout,
+            state,
+            threads: Threads::Global,
+            pool: None,
+        })
+    }
+
+    /// The configuration, with any hyperparameters set since creation.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The whole state.
+    pub fn full_state(&self) -> &State<T> {
+        &self.state
+    }
+
+    /// Replace the whole state after checking that it fits this layout and configuration.
+    pub fn set_full_state(&mut self, state: State<T>) -> Result<()> {
+        let total = self.layout.total();
+        check_len("nu", total, state.nu.len())?;
+        if state.mu.is_some() != self.config.centered {
+            return Err(Error::NoSuchState("mu", "centered=true"));
+        }
+        if state.trace.is_some() != self.config.momentum.is_some() {
+            return Err(Error::NoSuchState("trace", "momentum set"));
+        }
+        if let Some(m) = &state.mu {
+            check_len("mu", total, m.len())?;
+        }
+        if let Some(t) = &state.trace {
+            check_len("trace", total, t.len())?;
+        }
+        check_counts(state.counts)?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// optax `init` again: `nu = initial_scale`, `mu = trace = 0`, counts 0.
+    pub fn reset(&mut self) {
+        let total = self.layout.total();
+        self.state = State::init(&self.config, total);
+    }
+
+    /// The current counters.
+    pub fn counts(&self) -> Counts {
+        self.state.counts
+    }
+
+    /// Set the counters (each in `[0, i32::MAX]`), for example to resume a run.
+    pub fn set_counts(&mut self, counts: Counts) -> Result<()> {
+        check_counts(counts)?;
+        self.state.counts = counts;
+        Ok(())
+    }
+
+    fn buffer(&self, c: Component) -> Result<&Vec<T>> {
+        match c {
+            Component::Nu => Ok(&self.state.nu),
+            Component::Mu => self
+                .state
+                .mu
+                .as_ref()
+                .ok_or(Error::NoSuchState("mu", "centered=true")),
+            Component::Trace => self
+                .state
+                .trace
+                .as_ref()
+                .ok_or(Error::NoSuchState("trace", "momentum set")),
+        }
+    }
+
+    fn buffer_mut(&mut self, c: Component) -> Result<&mut Vec<T>> {
+        match c {
+            Component::Nu => Ok(&mut self.state.nu),
+            Component::Mu => self
+                .state
+                .mu
+                .as_mut()
+                .ok_or(Error::NoSuchState("mu", "centered=true")),
+            Component::Trace => self
+                .state
+                .trace
+                .as_mut()
+                .ok_or(Error::NoSuchState("trace", "momentum set")),
+        }
+    }
+
+    /// A whole flat state buffer, or `None` when this configuration has none.
+    pub fn state(&self, c: Component) -> Option<&[T]> {
+        self.buffer(c).ok().map(|v| v.as_slice())
+    }
+
+    /// One tensor's part of a state buffer.
+    pub fn tensor_state(&self, c: Component, tensor: usize) -> Result<&[T]> {
+        let r = self.layout.range(tensor)?;
+        Ok(&self.buffer(c)?[r])
+    }
+
+    /// Overwrite one tensor's part of a state buffer.
+    pub fn set_tensor_state(&mut self, c: Component, tensor: usize, values: &[T]) -> Result<()> {
+        let r = self.layout.range(tensor)?;
+        check_len(c.name(), r.len(), values.len())?;
+        self.buffer_mut(c)?[r].copy_from_slice(values);
+        Ok(())
+    }
+
+    /// Overwrite a whole flat state buffer.
+    pub fn set_state(&mut self, c: Component, values: &[T]) -> Result<()> {
+        check_len(c.name(), self.layout.total(), values.len())?;
+        self.buffer_mut(c)?.copy_from_slice(values);
+        Ok(())
+    }
+
+    /// Threads a step may use: `0` = rayon's global pool (default), `1` = the caller's
+    /// thread only, `n > 1` = a pool of `n` threads owned by this optimizer.
+    pub fn set_threads(&mut self, n: usize) -> Result<()> {
+        let (threads, pool) = match n {
+            0 => (Threads::Global, None),
+            1 => (Threads::Caller, None),
+            n => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("rmsprop-{i}"))
+                    .build()
+                    .map_err(|e| Error::ThreadPool {
+                        threads: n,
+                        reason: e.to_string(),
+                    })?;
+                (Threads::Owned(n), Some(pool))
+            }
+        };
+        self.threads = threads;
+        self.pool = pool;
+        Ok(())
+    }
+
+    /// The thread setting.
+    pub fn threads(&self) -> Threads {
+        self.threads
+    }
+
+    /// Replace the learning rate between steps (as `optax.inject_hyperparams` allows).
+    /// Counts are kept: a new schedule continues from the current count.
+    pub fn set_learning_rate(&mut self, lr: LearningRate) -> Result<()> {
+        match &lr {
+            LearningRate::Fixed(v) => config::check_learning_rate(*v)?,
+            LearningRate::Schedule(s) => s.validate()?,
+        }
+        self.config.learning_rate = lr;
+        Ok(())
+    }
+
+    /// Set `decay` between steps.
+    pub fn set_decay(&mut self, v: f64) -> Result<()> {
+        config::check_decay(v)?;
+        self.config.decay = v;
+        Ok(())
+    }
+
+    /// Set `eps` between steps.
+    pub fn set_eps(&mut self, v: f64) -> Result<()> {
+        config::check_eps(v)?;
+        self.config.eps = v;
+        Ok(())
+    }
+
+    /// Set `initial_scale` (it takes effect at the next [`Optimizer::reset`]).
+    pub fn set_initial_scale(&mut self, v: f64) -> Result<()> {
+        config::check_initial_scale(v)?;
+        self.config.initial_scale = v;
+        Ok(())
+    }
+
+    /// Set `momentum` between steps; only for a configuration created with momentum.
+    pub fn set_momentum(&mut self, v: f64) -> Result<()> {
+        if self.config.momentum.is_none() {
+            return Err(Error::NoSuchState("trace", "momentum set"));
+        }
+        config::check_momentum(v)?;
+        self.config.momentum = Some(v);
+        Ok(())
+    }
+
+    /// The constants of the next step, and the counts after it.
+    fn prepare(&self) -> (Coeffs<T>, Counts) {
+        let c = &self.config;
+        let counts = self.state.counts;
+        let neg_lr = match &c.learning_rate {
+            LearningRate::Fixed(lr) => T::from_f64(-lr),
+            LearningRate::Schedule(s) => -s.value::<T>(counts.schedule),
+        };
+        let bc_count = safe_increment(counts.bias_correction);
+        let decay = T::from_f64(c.decay);
+        let coeffs = Coeffs {
+            one_minus_decay: T::from_f64(1.0 - c.decay),
+            decay,
+            eps: T::from_f64(c.eps),
+            neg_lr,
+            momentum: T::from_f64(c.momentum.unwrap_or(0.0)),
+            bias_correction: T::ONE - decay.powf(T::from_i32(bc_count)),
+        };
+        let next = Counts {
+            schedule: safe_increment(counts.schedule),
+            bias_correction: bc_count,
+        };
+        (coeffs, next)
+    }
+
+    fn run_flat(&mut self, mode: Mode, grads: &[T], dst: &mut [T]) {
+        let (k, next) = self.prepare();
+        let f = kernel::select::<T>(self.variant, mode);
+        let exec = exec_of(self.threads, &self.pool);
+        let s = &mut self.state;
+        let bufs = Bufs {
+            grads,
+            dst,
+            nu: &mut s.nu,
+            mu: s.mu.as_deref_mut().unwrap_or(&mut []),
+            trace: s.trace.as_deref_mut().unwrap_or(&mut []),
+        };
+        parallel::run_flat(exec, f, &k, bufs);
+        s.counts = next;
+    }
+
+    fn run_list(&mut self, mode: Mode, grads: &[&[T]], dst: &mut [&mut [T]]) {
+        let (k, next) = self.prepare();
+        let f = kernel::select::<T>(self.variant, mode);
+        let exec = exec_of(self.threads, &self.pool);
+        let s = &mut self.state;
+        let bufs = ListBufs {
+            grads,
+            dst,
+            nu: &mut s.nu,
+            mu: s.mu.as_deref_mut().unwrap_or(&mut []),
+            trace: s.trace.as_deref_mut().unwrap_or(&mut []),
+        };
+        parallel::run_list(exec, f, &k, bufs, self.layout.offsets());
+        s.counts = next;
+    }
+
+    fn check_list<S: AsRef<[T]>>(&self, what: &'static str, list: &[S]) -> Result<()> {
+        check_len(what, self.layout.len(), list.len())?;
+        for (s, &n) in list.iter().zip(self.layout.sizes()) {
+            check_len(what, n, s.as_ref().len())?;
+        }
+        Ok(())
+    }
+
+    /// optax `update` over flat buffers: `updates` receives the updates.
+    pub fn update(&mut self, grads: &[T], updates: &mut [T]) -> Result<()> {
+        check_len("grads", self.layout.total(), grads.len())?;
+        check_len("updates", self.layout.total(), updates.len())?;
+        self.run_flat(Mode::Update, grads, updates);
+        Ok(())
+    }
+
+    /// optax `update` with the updates written over the gradients.
+    pub fn update_in_place(&mut self, grads_then_updates: &mut [T]) -> Result<()> {
+        check_len("grads", self.layout.total(), grads_then_updates.len())?;
+        self.run_flat(Mode::UpdateInPlace, &[], grads_then_updates);
+        Ok(())
+    }
+
+    /// optax `update` + `apply_updates`, fused: `params += update`.
+    pub fn step(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
+        check_len("params", self.layout.total(), params.len())?;
+        check_len("grads", self.layout.total(), grads.len())?;
+        self.run_flat(Mode::Step, grads, params);
+        Ok(())
+    }
+
+    /// optax `update` over one slice per tensor, in one dispatch.
+    pub fn update_tensors(&mut self, grads: &[&[T]], updates: &mut [&mut [T]]) -> Result<()> {
+        self.check_list("grads", grads)?;
+        self.check_list("updates", updates)?;
+        self.run_list(Mode::Update, grads, updates);
+        Ok(())
+    }
+
+    /// optax `update` per tensor, updates written over the gradients.
+    pub fn update_tensors_in_place(&mut self, grads_then_updates: &mut [&mut [T]]) -> Result<()> {
+        self.check_list("grads", grads_then_updates)?;
+        self.run_list(Mode::UpdateInPlace, &[], grads_then_updates);
+        Ok(())
+    }
+
+    /// optax `update` + `apply_updates` per tensor, in one dispatch.
+    pub fn step_tensors(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check_list("params", params)?;
+        self.check_list("grads", grads)?;
+        self.run_list(Mode::Step, grads, params);
+        Ok(())
+    }
+}
+
+fn exec_of(threads: Threads, pool: &Option<rayon::ThreadPool>) -> Exec<'_> {
+    match (threads, pool) {
+        (Threads::Caller, _) => Exec::Sequential,
+        (Threads::Owned(_), Some(p)) => Exec::Pool(p),
+        _ => Exec::Global,
+    }
+}
+
+fn check_counts(c: Counts) -> Result<()> {
+    for (name, v) in [
+        ("schedule count", c.schedule),
+        ("bias-correction count", c.bias_correction),
+    ] {
+        if v < 0 {
+            return Err(Error::InvalidHyperparameter {
+                name,
+                rule: "in [0, 2147483647]",
+                value: v as f64,
+            });
+        }
+    }
+    Ok(())
+}
