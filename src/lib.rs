@@ -18,7 +18,7 @@
 //! let mut params = [1.0f32, 2.0, 3.0];
 //! for _ in 0..5 {
 //!     let grads: Vec<f32> = params.iter().map(|x| 2.0 * x).collect();
-//!     opt.step(&mut params, &grads).unwrap();
+//!     let _ = opt.step(&mut params, &grads).unwrap();
 //! }
 //! let f: f32 = params.iter().map(|x| x * x).sum();
 //! assert_eq!(format!("{f:.2E}"), "1.36E1");
@@ -34,8 +34,10 @@ pub mod parallel;
 pub mod real;
 pub mod schedule;
 
+pub mod capi;
+
 pub use config::{Config, LearningRate};
 pub use error::{Error, Result};
-pub use optimizer::{Component, Counts, Layout, Optimizer, State, Threads};
+pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
 pub use real::Real;
 pub use schedule::Schedule;

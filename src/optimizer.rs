@@ -153,6 +153,24 @@ pub struct Optimizer<T: Real> {
     variant: Variant,
     threads: Threads,
     pool: Option<rayon::ThreadPool>,
+    skip_non_finite: bool,
+    skipped: u64,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// The step was applied.
+    Applied,
+    /// A gradient was NaN or infinite and skipping is on: nothing changed but the skip counter.
+    Skipped,
+}
+
+/// `true` if any value is NaN or infinite. Branch-free per block so it vectorises.
+fn any_non_finite<T: Real>(xs: &[T]) -> bool {
+    xs.chunks(256)
+        .any(|c| c.iter().fold(false, |acc, x| acc | x.is_non_finite()))
 }
 
 impl<T: Real> std::fmt::Debug for Optimizer<T> {
@@ -201,6 +219,8 @@ impl<T: Real> Optimizer<T> {
             state,
             threads: Threads::Global,
             pool: None,
+            skip_non_finite: false,
+            skipped: 0,
         })
     }
 
@@ -339,6 +359,37 @@ impl<T: Real> Optimizer<T> {
         Ok(())
     }
 
+    /// Skip steps whose gradients contain NaN or infinity (in the spirit of
+    /// `optax.apply_if_finite`): such a step changes nothing, not even the counts, and is
+    /// counted. Off by default: non-finite values propagate as in optax.
+    pub fn set_skip_non_finite(&mut self, skip: bool) {
+        self.skip_non_finite = skip;
+    }
+
+    /// Whether non-finite steps are skipped.
+    pub fn skip_non_finite(&self) -> bool {
+        self.skip_non_finite
+    }
+
+    /// Steps skipped for non-finite gradients since creation.
+    pub fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Set the skip counter (for restoring a checkpoint).
+    pub fn set_skipped_steps(&mut self, n: u64) {
+        self.skipped = n;
+    }
+
+    fn skip<'g>(&mut self, mut grads: impl Iterator<Item = &'g [T]>) -> bool {
+        if self.skip_non_finite && grads.any(any_non_finite) {
+            self.skipped += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     /// The thread setting.
     pub fn threads(&self) -> Threads {
         self.threads
@@ -384,6 +435,14 @@ impl<T: Real> Optimizer<T> {
         config::check_momentum(v)?;
         self.config.momentum = Some(v);
         Ok(())
+    }
+
+    /// The learning rate the next step uses, in the compute dtype.
+    pub fn current_learning_rate(&self) -> T {
+        match &self.config.learning_rate {
+            LearningRate::Fixed(lr) => T::from_f64(*lr),
+            LearningRate::Schedule(s) => s.value::<T>(self.state.counts.schedule),
+        }
     }
 
     /// The constants of the next step, and the counts after it.
@@ -452,49 +511,70 @@ impl<T: Real> Optimizer<T> {
     }
 
     /// optax `update` over flat buffers: `updates` receives the updates.
-    pub fn update(&mut self, grads: &[T], updates: &mut [T]) -> Result<()> {
+    pub fn update(&mut self, grads: &[T], updates: &mut [T]) -> Result<Outcome> {
         check_len("grads", self.layout.total(), grads.len())?;
         check_len("updates", self.layout.total(), updates.len())?;
+        if self.skip(std::iter::once(grads)) {
+            return Ok(Outcome::Skipped);
+        }
         self.run_flat(Mode::Update, grads, updates);
-        Ok(())
+        Ok(Outcome::Applied)
     }
 
     /// optax `update` with the updates written over the gradients.
-    pub fn update_in_place(&mut self, grads_then_updates: &mut [T]) -> Result<()> {
+    pub fn update_in_place(&mut self, grads_then_updates: &mut [T]) -> Result<Outcome> {
         check_len("grads", self.layout.total(), grads_then_updates.len())?;
+        if self.skip(std::iter::once(&*grads_then_updates)) {
+            return Ok(Outcome::Skipped);
+        }
         self.run_flat(Mode::UpdateInPlace, &[], grads_then_updates);
-        Ok(())
+        Ok(Outcome::Applied)
     }
 
     /// optax `update` + `apply_updates`, fused: `params += update`.
-    pub fn step(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
+    pub fn step(&mut self, params: &mut [T], grads: &[T]) -> Result<Outcome> {
         check_len("params", self.layout.total(), params.len())?;
         check_len("grads", self.layout.total(), grads.len())?;
+        if self.skip(std::iter::once(grads)) {
+            return Ok(Outcome::Skipped);
+        }
         self.run_flat(Mode::Step, grads, params);
-        Ok(())
+        Ok(Outcome::Applied)
     }
 
     /// optax `update` over one slice per tensor, in one dispatch.
-    pub fn update_tensors(&mut self, grads: &[&[T]], updates: &mut [&mut [T]]) -> Result<()> {
+    pub fn update_tensors(&mut self, grads: &[&[T]], updates: &mut [&mut [T]]) -> Result<Outcome> {
         self.check_list("grads", grads)?;
         self.check_list("updates", updates)?;
+        if self.skip(grads.iter().copied()) {
+            return Ok(Outcome::Skipped);
+        }
         self.run_list(Mode::Update, grads, updates);
-        Ok(())
+        Ok(Outcome::Applied)
     }
 
     /// optax `update` per tensor, updates written over the gradients.
-    pub fn update_tensors_in_place(&mut self, grads_then_updates: &mut [&mut [T]]) -> Result<()> {
+    pub fn update_tensors_in_place(
+        &mut self,
+        grads_then_updates: &mut [&mut [T]],
+    ) -> Result<Outcome> {
         self.check_list("grads", grads_then_updates)?;
+        if self.skip(grads_then_updates.iter().map(|g| &**g)) {
+            return Ok(Outcome::Skipped);
+        }
         self.run_list(Mode::UpdateInPlace, &[], grads_then_updates);
-        Ok(())
+        Ok(Outcome::Applied)
     }
 
     /// optax `update` + `apply_updates` per tensor, in one dispatch.
-    pub fn step_tensors(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+    pub fn step_tensors(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<Outcome> {
         self.check_list("params", params)?;
         self.check_list("grads", grads)?;
+        if self.skip(grads.iter().copied()) {
+            return Ok(Outcome::Skipped);
+        }
         self.run_list(Mode::Step, grads, params);
-        Ok(())
+        Ok(Outcome::Applied)
     }
 }
 
