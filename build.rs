@@ -57,19 +57,10 @@ fn main() {
         ),
         ..Default::default()
     };
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    for f in [
-        "mod.rs",
-        "status.rs",
-        "options.rs",
-        "handle.rs",
-        "checkpoint.rs",
-    ] {
-        let p = root.join("src/capi").join(f);
-        if p.exists() {
-            builder = builder.with_src(p);
-        }
-    }
+    // cbindgen follows the `mod` declarations of src/capi/mod.rs into its submodules.
+    let builder = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(root.join("src/capi/mod.rs"));
     let bindings = match builder.generate() {
         Ok(b) => b,
         Err(e) => panic!("cbindgen failed to generate include/rmsprop.h: {e}"),
