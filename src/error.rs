@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum Error {
     /// A hyperparameter is NaN, infinite or outside its documented range.
-    #[error("{name} must be {rule}, got {value}")]
+    #[error("{name} must be {rule}, got {value:?}")]
     InvalidHyperparameter {
         /// Argument name as optax spells it (`decay`, `eps`, ...).
         name: &'static str,
@@ -47,6 +47,12 @@ pub enum Error {
     /// The layout's total element count overflows `usize`.
     #[error("layout is too large: the total element count overflows")]
     LayoutOverflow,
+    /// The state buffers could not be allocated.
+    #[error("out of memory: could not allocate {bytes} bytes of optimizer state")]
+    OutOfMemory {
+        /// Bytes of the failed allocation.
+        bytes: usize,
+    },
     /// A worker pool could not be created.
     #[error("could not create a thread pool of {threads} threads: {reason}")]
     ThreadPool {

@@ -19,6 +19,7 @@
 //! Every configuration gets its own monomorphised loop (const generic parameters), so
 //! the inner loop never branches on the configuration.
 
+use crate::dispatch::{self, Isa};
 use crate::real::Real;
 
 /// How the kernel reads gradients and writes its result.
@@ -148,7 +149,14 @@ pub struct Variant {
 /// The element loop. `#[inline(always)]` so that the SIMD wrappers of the dispatch
 /// layer compile it with their target features.
 #[inline(always)]
-fn body<T: Real, const C: bool, const E: bool, const M: u8, const B: bool, const MODE: u8>(
+pub(crate) fn body<
+    T: Real,
+    const C: bool,
+    const E: bool,
+    const M: u8,
+    const B: bool,
+    const MODE: u8,
+>(
     k: &Coeffs<T>,
     b: Bufs<'_, T>,
 ) {
@@ -208,52 +216,64 @@ fn body<T: Real, const C: bool, const E: bool, const M: u8, const B: bool, const
     }
 }
 
+/// The loop of one configuration and mode, compiled for `isa` (see [`crate::dispatch`]).
 fn kernel<T: Real, const C: bool, const E: bool, const M: u8, const B: bool, const MODE: u8>(
-    k: &Coeffs<T>,
-    b: Bufs<'_, T>,
-) {
-    body::<T, C, E, M, B, MODE>(k, b)
+    isa: Isa,
+) -> KernelFn<T> {
+    dispatch::entry::<T, C, E, M, B, MODE>(isa)
 }
 
 macro_rules! pick {
     // Resolve one run-time flag into a const parameter at a time.
-    ($v:ident, $mode:ident) => {
-        pick!(@c $v, $mode)
+    ($v:ident, $mode:ident, $isa:ident) => {
+        pick!(@c $v, $mode, $isa)
     };
-    (@c $v:ident, $mode:ident) => {
-        if $v.centered { pick!(@e $v, $mode, true) } else { pick!(@e $v, $mode, false) }
+    (@c $v:ident, $mode:ident, $isa:ident) => {
+        if $v.centered { pick!(@e $v, $mode, $isa, true) } else { pick!(@e $v, $mode, $isa, false) }
     };
-    (@e $v:ident, $mode:ident, $c:tt) => {
-        if $v.eps_in_sqrt { pick!(@m $v, $mode, $c, true) } else { pick!(@m $v, $mode, $c, false) }
+    (@e $v:ident, $mode:ident, $isa:ident, $c:tt) => {
+        if $v.eps_in_sqrt {
+            pick!(@m $v, $mode, $isa, $c, true)
+        } else {
+            pick!(@m $v, $mode, $isa, $c, false)
+        }
     };
-    (@m $v:ident, $mode:ident, $c:tt, $e:tt) => {
+    (@m $v:ident, $mode:ident, $isa:ident, $c:tt, $e:tt) => {
         if !$v.momentum {
-            pick!(@b $v, $mode, $c, $e, MOM_NONE)
+            pick!(@b $v, $mode, $isa, $c, $e, MOM_NONE)
         } else if $v.nesterov {
-            pick!(@b $v, $mode, $c, $e, MOM_NESTEROV)
+            pick!(@b $v, $mode, $isa, $c, $e, MOM_NESTEROV)
         } else {
-            pick!(@b $v, $mode, $c, $e, MOM_HEAVY)
+            pick!(@b $v, $mode, $isa, $c, $e, MOM_HEAVY)
         }
     };
-    (@b $v:ident, $mode:ident, $c:tt, $e:tt, $m:ident) => {
+    (@b $v:ident, $mode:ident, $isa:ident, $c:tt, $e:tt, $m:ident) => {
         if $v.bias_correction {
-            pick!(@mode $mode, $c, $e, $m, true)
+            pick!(@mode $mode, $isa, $c, $e, $m, true)
         } else {
-            pick!(@mode $mode, $c, $e, $m, false)
+            pick!(@mode $mode, $isa, $c, $e, $m, false)
         }
     };
-    (@mode $mode:ident, $c:tt, $e:tt, $m:ident, $b:tt) => {
+    (@mode $mode:ident, $isa:ident, $c:tt, $e:tt, $m:ident, $b:tt) => {
         match $mode {
-            Mode::Update => kernel::<T, $c, $e, $m, $b, M_UPDATE> as KernelFn<T>,
-            Mode::UpdateInPlace => kernel::<T, $c, $e, $m, $b, M_IN_PLACE> as KernelFn<T>,
-            Mode::Step => kernel::<T, $c, $e, $m, $b, M_STEP> as KernelFn<T>,
+            Mode::Update => kernel::<T, $c, $e, $m, $b, M_UPDATE>($isa),
+            Mode::UpdateInPlace => kernel::<T, $c, $e, $m, $b, M_IN_PLACE>($isa),
+            Mode::Step => kernel::<T, $c, $e, $m, $b, M_STEP>($isa),
         }
     };
 }
 
-/// The specialised kernel for a variant and mode. Chosen once per step, never per element.
+/// The specialised kernel for a variant and mode, compiled for the best instruction set
+/// this CPU has (AVX-512, AVX2+FMA or the baseline; detected once per process, see
+/// [`crate::dispatch`]). Chosen once per step, never per element. Every instruction set
+/// gives bit-identical results.
 pub fn select<T: Real>(v: Variant, mode: Mode) -> KernelFn<T> {
-    pick!(v, mode)
+    select_for(dispatch::active(), v, mode)
+}
+
+/// [`select`] for a given instruction-set level (the baseline where the CPU lacks it).
+pub(crate) fn select_for<T: Real>(isa: Isa, v: Variant, mode: Mode) -> KernelFn<T> {
+    pick!(v, mode, isa)
 }
 
 #[cfg(test)]

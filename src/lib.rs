@@ -26,7 +26,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod config;
+mod dispatch;
 pub mod error;
 pub mod kernel;
 pub mod optimizer;

@@ -124,15 +124,39 @@ pub struct State<T> {
 }
 
 impl<T: Real> State<T> {
-    fn init(config: &Config, total: usize) -> Self {
-        State {
-            nu: vec![T::from_f64(config.initial_scale); total],
-            mu: config.centered.then(|| vec![T::ZERO; total]),
-            trace: config.momentum.map(|_| vec![T::ZERO; total]),
-            counts: Counts::default(),
+    /// optax `init`, reporting a failed allocation instead of aborting.
+    fn try_init(config: &Config, total: usize) -> Result<Self> {
+        if total.checked_mul(size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+            return Err(Error::LayoutOverflow);
         }
+        let filled = |v: T| -> Result<Vec<T>> {
+            let mut buf = Vec::new();
+            buf.try_reserve_exact(total).map_err(|_| Error::OutOfMemory {
+                bytes: total * size_of::<T>(),
+            })?;
+            buf.resize(total, v);
+            Ok(buf)
+        };
+        Ok(State {
+            nu: filled(T::from_f64(config.initial_scale))?,
+            mu: config.centered.then(|| filled(T::ZERO)).transpose()?,
+            trace: config.momentum.map(|_| filled(T::ZERO)).transpose()?,
+            counts: Counts::default(),
+        })
+    }
+
+    /// Back to optax `init` values, in place.
+    fn reinit(&mut self, config: &Config) {
+        self.nu.fill(T::from_f64(config.initial_scale));
+        for buf in [self.mu.as_mut(), self.trace.as_mut()].into_iter().flatten() {
+            buf.fill(T::ZERO);
+        }
+        self.counts = Counts::default();
     }
 }
+
+/// The largest thread count [`Optimizer::set_threads`] accepts.
+pub const MAX_THREADS: usize = 1024;
 
 /// How many threads a step may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +235,7 @@ impl<T: Real> Optimizer<T> {
     pub fn new(config: Config, sizes: &[usize]) -> Result<Self> {
         config.validate()?;
         let layout = Layout::new(sizes)?;
-        let state = State::init(&config, layout.total());
+        let state = State::try_init(&config, layout.total())?;
         Ok(Optimizer {
             variant: variant_of(&config),
             config,
@@ -262,8 +286,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `init` again: `nu = initial_scale`, `mu = trace = 0`, counts 0.
     pub fn reset(&mut self) {
-        let total = self.layout.total();
-        self.state = State::init(&self.config, total);
+        self.state.reinit(&self.config);
     }
 
     /// The current counters.
@@ -339,6 +362,12 @@ impl<T: Real> Optimizer<T> {
     /// Threads a step may use: `0` = rayon's global pool (default), `1` = the caller's
     /// thread only, `n > 1` = a pool of `n` threads owned by this optimizer.
     pub fn set_threads(&mut self, n: usize) -> Result<()> {
+        if n > MAX_THREADS {
+            return Err(Error::ThreadPool {
+                threads: n,
+                reason: format!("at most {MAX_THREADS} threads per optimizer"),
+            });
+        }
         let (threads, pool) = match n {
             0 => (Threads::Global, None),
             1 => (Threads::Caller, None),
@@ -360,8 +389,10 @@ impl<T: Real> Optimizer<T> {
     }
 
     /// Skip steps whose gradients contain NaN or infinity (in the spirit of
-    /// `optax.apply_if_finite`): such a step changes nothing, not even the counts, and is
-    /// counted. Off by default: non-finite values propagate as in optax.
+    /// `optax.apply_if_finite`): such a step changes no state, not even the counts, and is
+    /// counted; the fused step leaves the parameters alone and the update entry points write
+    /// zero updates, as `apply_if_finite` returns. Off by default: non-finite values
+    /// propagate as in optax.
     pub fn set_skip_non_finite(&mut self, skip: bool) {
         self.skip_non_finite = skip;
     }
@@ -379,6 +410,15 @@ impl<T: Real> Optimizer<T> {
     /// Set the skip counter (for restoring a checkpoint).
     pub fn set_skipped_steps(&mut self, n: u64) {
         self.skipped = n;
+    }
+
+    /// Become `other` (configuration, layout, state, skip flag and counter), keeping this
+    /// optimizer's thread setting and pool: how `checkpoint::restore` swaps in a fully
+    /// validated replacement.
+    pub(crate) fn replace_keeping_threads(&mut self, mut other: Optimizer<T>) {
+        other.threads = self.threads;
+        other.pool = self.pool.take();
+        *self = other;
     }
 
     fn skip<'g>(&mut self, mut grads: impl Iterator<Item = &'g [T]>) -> bool {
@@ -515,6 +555,7 @@ impl<T: Real> Optimizer<T> {
         check_len("grads", self.layout.total(), grads.len())?;
         check_len("updates", self.layout.total(), updates.len())?;
         if self.skip(std::iter::once(grads)) {
+            updates.fill(T::ZERO);
             return Ok(Outcome::Skipped);
         }
         self.run_flat(Mode::Update, grads, updates);
@@ -525,6 +566,7 @@ impl<T: Real> Optimizer<T> {
     pub fn update_in_place(&mut self, grads_then_updates: &mut [T]) -> Result<Outcome> {
         check_len("grads", self.layout.total(), grads_then_updates.len())?;
         if self.skip(std::iter::once(&*grads_then_updates)) {
+            grads_then_updates.fill(T::ZERO);
             return Ok(Outcome::Skipped);
         }
         self.run_flat(Mode::UpdateInPlace, &[], grads_then_updates);
@@ -547,6 +589,7 @@ impl<T: Real> Optimizer<T> {
         self.check_list("grads", grads)?;
         self.check_list("updates", updates)?;
         if self.skip(grads.iter().copied()) {
+            updates.iter_mut().for_each(|u| u.fill(T::ZERO));
             return Ok(Outcome::Skipped);
         }
         self.run_list(Mode::Update, grads, updates);
@@ -560,6 +603,7 @@ impl<T: Real> Optimizer<T> {
     ) -> Result<Outcome> {
         self.check_list("grads", grads_then_updates)?;
         if self.skip(grads_then_updates.iter().map(|g| &**g)) {
+            grads_then_updates.iter_mut().for_each(|u| u.fill(T::ZERO));
             return Ok(Outcome::Skipped);
         }
         self.run_list(Mode::UpdateInPlace, &[], grads_then_updates);

@@ -3,6 +3,7 @@
 //! boundaries, down to a grain size. The kernels are elementwise, so the result is
 //! bit-identical whatever the split and the thread count; nothing is allocated.
 
+use crate::dispatch;
 use crate::kernel::{Bufs, Coeffs, KernelFn};
 
 /// Below this many elements a step runs on the caller's thread alone: waking
@@ -37,6 +38,7 @@ impl Exec<'_> {
 
 fn flat<T: Send + Sync>(f: KernelFn<T>, k: &Coeffs<T>, b: Bufs<'_, T>, par: bool) {
     if !par || b.len() <= GRAIN {
+        let _env = dispatch::KernelEnv::enter();
         f(k, b);
     } else {
         let mid = (b.len() / 2).next_multiple_of(64).min(b.len());
@@ -106,6 +108,8 @@ fn list<T: Send + Sync>(
             mut mu,
             mut trace,
         } = b;
+        // One floating-point environment switch for the whole run of tensors.
+        let _env = dispatch::KernelEnv::enter();
         for (i, d) in dst.iter_mut().enumerate() {
             let len = d.len();
             let (n0, n1) = split_state(nu, len);

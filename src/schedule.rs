@@ -132,6 +132,9 @@ pub enum Schedule {
     },
 }
 
+/// The deepest nesting of joins accepted (checkpoints store schedules recursively).
+pub const MAX_DEPTH: usize = 64;
+
 /// A schedule value with jax's dtype: either a committed `f32` or a weakly typed
 /// value (a Python float, or weak arithmetic in the default float type).
 #[derive(Clone, Copy, Debug)]
@@ -458,6 +461,15 @@ impl Schedule {
 
     /// Check the arguments (see the module docs for the rules).
     pub fn validate(&self) -> Result<()> {
+        self.validate_at(1)
+    }
+
+    fn validate_at(&self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(Error::InvalidSchedule(format!(
+                "joins nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
         match self {
             Schedule::Constant { value } => finite_arg("value", *value),
             Schedule::Linear {
@@ -614,7 +626,7 @@ impl Schedule {
                 for &b in boundaries {
                     step_arg("boundary", b)?;
                 }
-                schedules.iter().try_for_each(Schedule::validate)
+                schedules.iter().try_for_each(|s| s.validate_at(depth + 1))
             }
         }
     }

@@ -111,6 +111,36 @@ fn write<'a>(h: *mut RmspropOptimizer) -> Result<RwLockWriteGuard<'a, Inner>, CE
     }
 }
 
+/// Run `f` on a handle's engine under its read lock (for `const` entry points elsewhere
+/// in the C API: checkpoints).
+pub(crate) fn with_engine<R>(
+    h: *const RmspropOptimizer,
+    f: impl FnOnce(&Engine) -> Result<R, CError>,
+) -> Result<R, CError> {
+    f(&read(h)?.engine)
+}
+
+/// Run `f` on a handle's engine under its write lock (for mutating entry points elsewhere
+/// in the C API: checkpoints).
+pub(crate) fn with_engine_mut<R>(
+    h: *mut RmspropOptimizer,
+    f: impl FnOnce(&mut Engine) -> Result<R, CError>,
+) -> Result<R, CError> {
+    f(&mut write(h)?.engine)
+}
+
+/// A new handle around `engine` (as `rmsprop_create` builds one).
+pub(crate) fn new_handle(engine: Engine) -> Box<RmspropOptimizer> {
+    Box::new(RmspropOptimizer {
+        inner: RwLock::new(Inner {
+            engine,
+            views: Vec::new(),
+            views2: Vec::new(),
+            spans: Vec::new(),
+        }),
+    })
+}
+
 fn component(c: RmspropComponent) -> Result<Component, CError> {
     match c {
         RMSPROP_NU => Ok(Component::Nu),
@@ -185,7 +215,7 @@ pub extern "C" fn rmsprop_create(
                 spans: Vec::new(),
             }),
         });
-        write_out(out, "out", Box::into_raw(h))?;
+        write_box(out, "out", h)?;
         Ok(RMSPROP_OK)
     })
 }
@@ -204,9 +234,23 @@ pub extern "C" fn rmsprop_destroy(optimizer: *mut RmspropOptimizer) {
     })
 }
 
+/// `n` must be the layout's length; checked before any slice is formed from it.
+fn check_n(n: usize, expected: usize) -> Result<(), CError> {
+    if n == expected {
+        Ok(())
+    } else {
+        Err(crate::Error::LengthMismatch {
+            what: "n",
+            expected,
+            got: n,
+        }
+        .into())
+    }
+}
+
 fn overlap(a: *const u8, an: usize, b: *const u8, bn: usize) -> bool {
     let (a, b) = (a as usize, b as usize);
-    an > 0 && bn > 0 && a < b + bn && b < a + an
+    an > 0 && bn > 0 && a < b.saturating_add(bn) && b < a.saturating_add(an)
 }
 
 fn flat_update<T: Elem>(
@@ -218,6 +262,7 @@ fn flat_update<T: Elem>(
     boundary(|| {
         let mut g = write(h)?;
         let opt = T::get_mut(&mut g.engine)?;
+        check_n(n, opt.layout().total())?;
         if std::ptr::eq(grads, updates) {
             // SAFETY: `n` writable elements at `updates` (documented); gradients are read
             // from the same buffer, which the in-place kernel supports.
@@ -247,6 +292,7 @@ fn flat_step<T: Elem>(
     boundary(|| {
         let mut g = write(h)?;
         let opt = T::get_mut(&mut g.engine)?;
+        check_n(n, opt.layout().total())?;
         let bytes = n.saturating_mul(size_of::<T>());
         if overlap(grads.cast(), bytes, params.cast(), bytes) {
             return Err(CError::Overlap("params and grads overlap".into()));
@@ -544,6 +590,7 @@ fn set_state<T: Elem>(
         let mut g = write(h)?;
         let opt = T::get_mut(&mut g.engine)?;
         let c = component(c)?;
+        check_n(n, opt.tensor_state(c, tensor)?.len())?;
         // SAFETY: `n` readable elements (documented); the state is library-owned, so no alias.
         let src = unsafe { slice(values, n, "values")? };
         opt.set_tensor_state(c, tensor, src)?;
@@ -704,6 +751,14 @@ pub extern "C" fn rmsprop_get_counts(
     boundary(|| {
         let g = read(optimizer)?;
         let c = both!(&g.engine, o => o.counts());
+        for (p, what) in [
+            (schedule_count, "schedule_count"),
+            (bias_correction_count, "bias_correction_count"),
+        ] {
+            if !p.is_null() && !p.is_aligned() {
+                return Err(CError::Misaligned(what));
+            }
+        }
         if !schedule_count.is_null() {
             write_out(schedule_count, "schedule_count", c.schedule)?;
         }
@@ -811,6 +866,16 @@ pub extern "C" fn rmsprop_set_eps(optimizer: *mut RmspropOptimizer, eps: f64) ->
     mutate(optimizer, |e| Ok(both!(e, o => o.set_eps(eps))?))
 }
 
+/// Set `initial_scale` (finite, >= 0); it takes effect at the next `rmsprop_reset`.
+/// Errors as `rmsprop_set_learning_rate`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_set_initial_scale(
+    optimizer: *mut RmspropOptimizer,
+    initial_scale: f64,
+) -> RmspropStatus {
+    mutate(optimizer, |e| Ok(both!(e, o => o.set_initial_scale(initial_scale))?))
+}
+
 /// Set `momentum` between steps (finite); only for optimizers created with momentum
 /// (else `RMSPROP_ERR_NO_SUCH_STATE`). Errors as `rmsprop_set_learning_rate`.
 #[unsafe(no_mangle)]
@@ -823,7 +888,7 @@ pub extern "C" fn rmsprop_set_momentum(
 
 /// Worker threads for this handle's steps: 0 = rayon's global pool (default, one thread per
 /// core), 1 = the calling thread only (no worker threads at all), n > 1 = a pool of n threads
-/// owned by this handle. Use 1 or a small n in MPI ranks or inside a host's own thread pool
+/// owned by this handle (at most 1024). Use 1 or a small n in MPI ranks or inside a host's own thread pool
 /// to avoid oversubscription. Results are bit-identical for every setting.
 /// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_THREADS`, `RMSPROP_ERR_BUSY`; unchanged on error.
 /// Note: rayon's pools do not survive `fork()` without `exec`.

@@ -13,10 +13,12 @@
 // they take is checked (NULL, alignment, size, overlap) before use, with a SAFETY line.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod checkpoint;
 pub mod handle;
 pub mod options;
 pub mod status;
 
+pub use checkpoint::*;
 pub use handle::*;
 pub use options::*;
 pub use status::*;

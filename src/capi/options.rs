@@ -64,7 +64,7 @@ pub extern "C" fn rmsprop_options_new(
             config: Config::new(learning_rate),
             skip_non_finite: false,
         });
-        write_out(out, "out", Box::into_raw(o))?;
+        write_box(out, "out", o)?;
         Ok(RMSPROP_OK)
     })
 }
@@ -240,7 +240,8 @@ pub extern "C" fn rmsprop_options_set_bias_correction(
 /// Skip steps whose gradients contain NaN or infinity (in the spirit of
 /// `optax.apply_if_finite`): such a step returns `RMSPROP_SKIPPED_NON_FINITE`, changes
 /// neither parameters nor state (counts included) and is counted
-/// (`rmsprop_skipped_steps`). Default false: non-finite values propagate as in optax.
+/// (`rmsprop_skipped_steps`); the update entry points then write zero updates, as
+/// `apply_if_finite` returns. Default false: non-finite values propagate as in optax.
 /// Costs one extra read of the gradients per step. Errors: `RMSPROP_ERR_NULL_POINTER`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_options_set_skip_non_finite(
@@ -258,11 +259,7 @@ fn new_schedule(s: Schedule, out: *mut *mut RmspropSchedule) -> Result<RmspropSt
     if out.is_null() {
         return Err(CError::Null("out"));
     }
-    write_out(
-        out,
-        "out",
-        Box::into_raw(Box::new(RmspropSchedule { schedule: s })),
-    )?;
+    write_box(out, "out", Box::new(RmspropSchedule { schedule: s }))?;
     Ok(RMSPROP_OK)
 }
 

@@ -54,6 +54,8 @@ pub const RMSPROP_ERR_CHECKPOINT_CORRUPT: RmspropStatus = 19;
 pub const RMSPROP_ERR_CHECKPOINT_VERSION: RmspropStatus = 20;
 /// A valid checkpoint that does not fit this optimizer (layout, dtype or configuration).
 pub const RMSPROP_ERR_CHECKPOINT_MISMATCH: RmspropStatus = 21;
+/// Memory for the optimizer state could not be allocated.
+pub const RMSPROP_ERR_OUT_OF_MEMORY: RmspropStatus = 22;
 
 /// Element type of an optimizer (an `int32_t` in the ABI).
 pub type RmspropDtype = i32;
@@ -89,12 +91,10 @@ pub(crate) enum CError {
     Busy,
     Poisoned,
     Overflow(&'static str),
-    #[allow(dead_code)]
     BufferTooSmall {
         needed: usize,
         got: usize,
     },
-    #[allow(dead_code)]
     Other(RmspropStatus, String),
 }
 
@@ -115,6 +115,7 @@ impl CError {
                 Error::NoSuchState(..) => RMSPROP_ERR_NO_SUCH_STATE,
                 Error::LayoutOverflow => RMSPROP_ERR_OVERFLOW,
                 Error::ThreadPool { .. } => RMSPROP_ERR_THREADS,
+                Error::OutOfMemory { .. } => RMSPROP_ERR_OUT_OF_MEMORY,
             },
             CError::Null(_) => RMSPROP_ERR_NULL_POINTER,
             CError::Misaligned(_) => RMSPROP_ERR_MISALIGNED,
@@ -228,6 +229,7 @@ pub extern "C" fn rmsprop_status_name(status: RmspropStatus) -> *const c_char {
         RMSPROP_ERR_CHECKPOINT_CORRUPT => c"RMSPROP_ERR_CHECKPOINT_CORRUPT",
         RMSPROP_ERR_CHECKPOINT_VERSION => c"RMSPROP_ERR_CHECKPOINT_VERSION",
         RMSPROP_ERR_CHECKPOINT_MISMATCH => c"RMSPROP_ERR_CHECKPOINT_MISMATCH",
+        RMSPROP_ERR_OUT_OF_MEMORY => c"RMSPROP_ERR_OUT_OF_MEMORY",
         _ => c"RMSPROP_UNKNOWN_STATUS",
     };
     s.as_ptr()
@@ -266,6 +268,24 @@ pub(crate) fn write_out<T>(out: *mut T, what: &'static str, v: T) -> Result<(), 
     // to writable storage for one `T`, as every function's documentation requires.
     unsafe { out.write(v) };
     Ok(())
+}
+
+/// Check an out-pointer before anything is allocated for it.
+pub(crate) fn check_out<T>(out: *mut T, what: &'static str) -> Result<(), CError> {
+    if out.is_null() {
+        return Err(CError::Null(what));
+    }
+    if !out.is_aligned() {
+        return Err(CError::Misaligned(what));
+    }
+    Ok(())
+}
+
+/// Hand a new object to the caller through `out`. On error the box is dropped here, so a
+/// bad out-pointer never leaks the object.
+pub(crate) fn write_box<T>(out: *mut *mut T, what: &'static str, b: Box<T>) -> Result<(), CError> {
+    check_out(out, what)?;
+    write_out(out, what, Box::into_raw(b))
 }
 
 /// Borrow `n` elements at `p` as a slice. `n == 0` accepts any pointer, NULL included.
