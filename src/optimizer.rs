@@ -126,14 +126,18 @@ pub struct State<T> {
 impl<T: Real> State<T> {
     /// optax `init`, reporting a failed allocation instead of aborting.
     fn try_init(config: &Config, total: usize) -> Result<Self> {
-        if total.checked_mul(size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        if total
+            .checked_mul(size_of::<T>())
+            .is_none_or(|b| b > isize::MAX as usize)
+        {
             return Err(Error::LayoutOverflow);
         }
         let filled = |v: T| -> Result<Vec<T>> {
             let mut buf = Vec::new();
-            buf.try_reserve_exact(total).map_err(|_| Error::OutOfMemory {
-                bytes: total * size_of::<T>(),
-            })?;
+            buf.try_reserve_exact(total)
+                .map_err(|_| Error::OutOfMemory {
+                    bytes: total * size_of::<T>(),
+                })?;
             buf.resize(total, v);
             Ok(buf)
         };
@@ -148,7 +152,10 @@ impl<T: Real> State<T> {
     /// Back to optax `init` values, in place.
     fn reinit(&mut self, config: &Config) {
         self.nu.fill(T::from_f64(config.initial_scale));
-        for buf in [self.mu.as_mut(), self.trace.as_mut()].into_iter().flatten() {
+        for buf in [self.mu.as_mut(), self.trace.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             buf.fill(T::ZERO);
         }
         self.counts = Counts::default();

@@ -6,13 +6,18 @@
 use crate::dispatch;
 use crate::kernel::{Bufs, Coeffs, KernelFn};
 
-/// Below this many elements a step runs on the caller's thread alone: waking
-/// workers costs more than it saves (measured in `benches/step.rs`).
-pub const SEQUENTIAL_BELOW: usize = 1 << 15;
+/// Below this many elements a step runs on the caller's thread alone: waking workers
+/// costs more than it saves. Measured through the C ABI (f32 step, 2 threads vs 1 on a
+/// 2-core AMD EPYC, `docs/performance.md`): 2 threads were 0.3-0.8x as fast at 16-32 Ki
+/// elements and 1.1-1.7x as fast from 64 Ki on.
+pub const SEQUENTIAL_BELOW: usize = 1 << 16;
 
-/// Elements per leaf task. Large enough to amortise a task, small enough to balance
-/// 2-16 threads at a few million elements. A multiple of 64 keeps SIMD chunks aligned.
-pub const GRAIN: usize = 1 << 14;
+/// Elements per leaf task. At most half of [`SEQUENTIAL_BELOW`], so that the smallest
+/// parallel step really splits; large enough that a leaf (~0.6 MB of f32 traffic for the
+/// default step) amortises its task, small enough to balance 16 threads from 1e6 elements
+/// on (32 leaves). 16 Ki to 256 Ki measured alike at 1e6 and 1e7 elements on 2 threads.
+/// A multiple of 64 keeps SIMD chunks aligned.
+pub const GRAIN: usize = 1 << 15;
 
 /// Where the work runs.
 #[derive(Clone, Copy)]
@@ -173,4 +178,140 @@ pub fn run_list<T: Send + Sync>(
     }
     let total = offsets[offsets.len() - 1];
     exec.run(total, |par| list(f, k, b, offsets, par));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Mode, Variant, select};
+
+    fn coeffs() -> Coeffs<f32> {
+        Coeffs {
+            one_minus_decay: 0.1,
+            decay: 0.9,
+            eps: 1e-8,
+            neg_lr: -0.01,
+            momentum: 0.9,
+            bias_correction: 0.271,
+        }
+    }
+
+    /// Tensor sizes around and above the thresholds, with odd and empty tensors.
+    fn sizes() -> Vec<usize> {
+        vec![
+            3,
+            GRAIN - 1,
+            0,
+            2 * GRAIN + 5,
+            1,
+            SEQUENTIAL_BELOW + 17,
+            GRAIN / 3,
+            4 * GRAIN,
+            0,
+            129,
+        ]
+    }
+
+    fn data(n: usize, salt: u32) -> Vec<f32> {
+        (0..n as u32)
+            .map(|i| {
+                let h = (i ^ salt).wrapping_mul(2_654_435_761) >> 9;
+                (h as f32 / (1 << 23) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    type Out = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    fn run(exec: Exec<'_>, per_tensor: bool, mode: Mode) -> Out {
+        let sizes = sizes();
+        let total: usize = sizes.iter().sum();
+        let offsets: Vec<usize> = std::iter::once(0)
+            .chain(sizes.iter().scan(0, |a, &s| {
+                *a += s;
+                Some(*a)
+            }))
+            .collect();
+        let v = Variant {
+            centered: true,
+            eps_in_sqrt: true,
+            momentum: true,
+            nesterov: true,
+            bias_correction: true,
+        };
+        let f = select::<f32>(v, mode);
+        let grads = data(total, 1);
+        let mut dst = if mode == Mode::UpdateInPlace {
+            grads.clone()
+        } else {
+            data(total, 2)
+        };
+        let mut nu: Vec<f32> = data(total, 3).iter().map(|x| x.abs()).collect();
+        let mut mu = data(total, 4);
+        let mut trace = data(total, 5);
+        let g: &[f32] = if mode == Mode::UpdateInPlace {
+            &[]
+        } else {
+            &grads
+        };
+        if per_tensor {
+            let mut gl: Vec<&[f32]> = Vec::new();
+            let mut dl: Vec<&mut [f32]> = Vec::new();
+            let mut rest = &mut dst[..];
+            for (i, &s) in sizes.iter().enumerate() {
+                if !g.is_empty() {
+                    gl.push(&g[offsets[i]..offsets[i + 1]]);
+                }
+                let (a, b) = rest.split_at_mut(s);
+                dl.push(a);
+                rest = b;
+            }
+            let b = ListBufs {
+                grads: &gl,
+                dst: &mut dl,
+                nu: &mut nu,
+                mu: &mut mu,
+                trace: &mut trace,
+            };
+            run_list(exec, f, &coeffs(), b, &offsets);
+        } else {
+            let b = Bufs {
+                grads: g,
+                dst: &mut dst,
+                nu: &mut nu,
+                mu: &mut mu,
+                trace: &mut trace,
+            };
+            run_flat(exec, f, &coeffs(), b);
+        }
+        (dst, nu, mu, trace)
+    }
+
+    /// Bit patterns (the centered variance goes negative for some elements: NaN != NaN).
+    fn bits(o: &Out) -> [Vec<u32>; 4] {
+        let b = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        [b(&o.0), b(&o.1), b(&o.2), b(&o.3)]
+    }
+
+    /// Elementwise kernels: any split over any number of threads gives the sequential bits,
+    /// for flat buffers and tensor lists alike (sizes straddle `GRAIN` and `SEQUENTIAL_BELOW`).
+    #[test]
+    fn parallel_runs_match_the_sequential_run() {
+        let pool3 = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for mode in [Mode::Update, Mode::UpdateInPlace, Mode::Step] {
+            let want = run(Exec::Sequential, false, mode);
+            for exec in [Exec::Sequential, Exec::Global, Exec::Pool(&pool3)] {
+                for per_tensor in [false, true] {
+                    let got = run(exec, per_tensor, mode);
+                    assert!(
+                        bits(&got) == bits(&want),
+                        "{mode:?} per_tensor={per_tensor}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -242,9 +242,15 @@ fn fingerprint(o: &Optimizer<f32>) -> (State<f32>, Config, Counts, u64) {
 fn rust_invalid_config_is_rejected_with_named_errors() {
     type Mutate = Box<dyn Fn(&mut Config)>;
     let cases: Vec<(Mutate, &str)> = vec![
-        (Box::new(|c| c.decay = 1.5), "decay must be in [0, 1], got 1.5"),
+        (
+            Box::new(|c| c.decay = 1.5),
+            "decay must be in [0, 1], got 1.5",
+        ),
         (Box::new(|c| c.decay = f64::NAN), "decay"),
-        (Box::new(|c| c.eps = -1.0), "eps must be finite and >= 0, got -1.0"),
+        (
+            Box::new(|c| c.eps = -1.0),
+            "eps must be finite and >= 0, got -1.0",
+        ),
         (Box::new(|c| c.eps = f64::INFINITY), "eps"),
         (Box::new(|c| c.initial_scale = -1.0), "initial_scale"),
         (Box::new(|c| c.momentum = Some(f64::INFINITY)), "momentum"),
@@ -269,7 +275,10 @@ fn rust_invalid_config_is_rejected_with_named_errors() {
         let mut c = full_config();
         mutate(&mut c);
         let e = Optimizer::<f32>::new(c, &[3]).unwrap_err();
-        assert!(e.to_string().contains(needle), "{e} should mention {needle}");
+        assert!(
+            e.to_string().contains(needle),
+            "{e} should mention {needle}"
+        );
         assert!(matches!(
             e,
             Error::InvalidHyperparameter { .. } | Error::InvalidSchedule(_)
@@ -303,7 +312,11 @@ fn rust_wrong_lengths_change_nothing() {
     let (a, b) = g.split_at(3);
     assert!(matches!(
         o.update_tensors(&[a], &mut [&mut u[..3]]).unwrap_err(),
-        Error::LengthMismatch { expected: 3, got: 1, .. }
+        Error::LengthMismatch {
+            expected: 3,
+            got: 1,
+            ..
+        }
     ));
     let mut ua = vec![1.0f32; 3];
     let mut ub = vec![1.0f32; 4];
@@ -318,7 +331,11 @@ fn rust_wrong_lengths_change_nothing() {
         o.step_tensors(&mut [pa0, &mut [], pa1], &[a, &[], &b[..4]])
             .is_err()
     );
-    assert_eq!(fingerprint(&o), before, "a failed call changed the optimizer");
+    assert_eq!(
+        fingerprint(&o),
+        before,
+        "a failed call changed the optimizer"
+    );
     assert_eq!(p, p0, "a failed call changed the params");
     assert!(u.iter().all(|&x| x == 7.0), "a failed call wrote updates");
 }
@@ -339,8 +356,13 @@ fn rust_state_access_errors_change_nothing() {
     );
     assert!(plain.state(Component::Trace).is_none());
     assert!(matches!(
-        o.set_tensor_state(Component::Nu, 0, &[1.0, 2.0]).unwrap_err(),
-        Error::LengthMismatch { expected: 3, got: 2, .. }
+        o.set_tensor_state(Component::Nu, 0, &[1.0, 2.0])
+            .unwrap_err(),
+        Error::LengthMismatch {
+            expected: 3,
+            got: 2,
+            ..
+        }
     ));
     assert!(o.set_tensor_state(Component::Trace, 9, &[1.0]).is_err());
     assert!(o.set_state(Component::Mu, &[0.0; 7]).is_err());
@@ -562,9 +584,15 @@ fn rust_calls_into_the_c_abi_with_null_and_garbage() {
         capi::RMSPROP_ERR_OVERLAP
     );
     assert_eq!(d, [1.0; 4]);
-    assert_eq!(capi::rmsprop_set_counts(h, -5, 0), capi::RMSPROP_ERR_INVALID_HYPERPARAMETER);
+    assert_eq!(
+        capi::rmsprop_set_counts(h, -5, 0),
+        capi::RMSPROP_ERR_INVALID_HYPERPARAMETER
+    );
     let (mut sc, mut bc) = (11, 12);
-    assert_eq!(capi::rmsprop_get_counts(h, &mut sc, &mut bc), capi::RMSPROP_OK);
+    assert_eq!(
+        capi::rmsprop_get_counts(h, &mut sc, &mut bc),
+        capi::RMSPROP_OK
+    );
     assert_eq!((sc, bc), (0, 0));
     capi::rmsprop_destroy(h);
     capi::rmsprop_options_free(o);

@@ -48,7 +48,10 @@ fn python_ctypes_binding_passes_pytest() {
          python3`); this test never skips"
     );
     let deps = Command::new(&py)
-        .args(["-c", "import numpy, pytest; print(numpy.__version__, pytest.__version__)"])
+        .args([
+            "-c",
+            "import numpy, pytest; print(numpy.__version__, pytest.__version__)",
+        ])
         .output()
         .expect("run python3");
     assert!(
@@ -59,7 +62,14 @@ fn python_ctypes_binding_passes_pytest() {
     );
     let so = shared_library();
     let out = Command::new(&py)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/python"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/python",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RMSPROP_LIB", &so)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -73,8 +83,5 @@ fn python_ctypes_binding_passes_pytest() {
         "pytest failed (library {}):\n{stdout}\n{stderr}",
         so.display()
     );
-    assert!(
-        stdout.contains(" passed"),
-        "pytest ran no test:\n{stdout}"
-    );
+    assert!(stdout.contains(" passed"), "pytest ran no test:\n{stdout}");
 }

@@ -873,7 +873,9 @@ pub extern "C" fn rmsprop_set_initial_scale(
     optimizer: *mut RmspropOptimizer,
     initial_scale: f64,
 ) -> RmspropStatus {
-    mutate(optimizer, |e| Ok(both!(e, o => o.set_initial_scale(initial_scale))?))
+    mutate(optimizer, |e| {
+        Ok(both!(e, o => o.set_initial_scale(initial_scale))?)
+    })
 }
 
 /// Set `momentum` between steps (finite); only for optimizers created with momentum
