@@ -8,13 +8,20 @@
 //! nu  = fma(1-decay, g*g, decay*nu)              update_moment_per_elem_norm, order 2
 //! mu  = fma(1-decay, g,   decay*mu)              centered only (update_moment, order 1)
 //! nh  = nu / (1 - decay^k)  (bias_correction)    mh likewise; the state keeps nu, mu
-//! v   = nh - mh*mh          (centered)           not clamped: may go negative -> NaN, as optax
+//! v   = fma(-mh, mh, nh)     (centered)           not clamped: may go negative -> NaN, as optax
 //! s   = 1/sqrt(v + eps)     (eps_in_sqrt)        or 1/(sqrt(v) + eps)
 //! u   = (-lr) * (s * g)
 //! t   = fma(momentum, t, u); out = t             momentum only
 //! out = fma(momentum, t, u)                      nesterov (with the new t)
 //! dst = out  |  params + out                     update, or fused apply_updates
 //! ```
+//!
+//! Two rewrites XLA applies in special cases are deliberately not copied, since they are
+//! compiler artifacts: with exactly one non-empty tensor XLA multiplies by `1/(1 - decay^k)`
+//! instead of dividing (copying it would make results depend on the layout, and sharded
+//! training relies on a shard computing exactly what the same elements compute in the whole
+//! model), and with `decay = 0.5` it factors `nu` into `fma(g, g, nu) * 0.5`. Both differ by
+//! at most about one unit roundoff per step; `tests/optax_conformance.rs` bounds them.
 //!
 //! Every configuration gets its own monomorphised loop (const generic parameters), so
 //! the inner loop never branches on the configuration.
@@ -191,7 +198,9 @@ pub(crate) fn body<
             } else {
                 mu_new
             };
-            nu_hat - mu_hat * mu_hat
+            // XLA contracts `nu_hat - mu_hat * mu_hat` into one FMA. Beyond the last bit this
+            // matters for huge gradients: `inf - huge` is inf (update 0), `inf - inf` is NaN.
+            (-mu_hat).mul_add(mu_hat, nu_hat)
         } else {
             nu_hat
         };

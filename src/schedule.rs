@@ -184,13 +184,20 @@ fn polynomial(count: i32, init: f64, end: f64, power: f64, steps: i64, begin: i6
         return Val::Weak(init);
     }
     let c = clipped(count, begin, steps);
-    let frac = 1.0f32 - (c as f32) / (steps as i32 as f32);
+    // XLA rewrites the division by the constant `transition_steps` as a multiplication by
+    // its reciprocal (folded in double, rounded once) and contracts `1 - c * r` to an FMA.
+    let frac = (-(c as f32)).mul_add(recip_f32(steps), 1.0f32);
     let p = if power.fract() == 0.0 && power.abs() <= 64.0 {
         integer_pow(frac, power as i32)
     } else {
         frac.powf(power as f32)
     };
     Val::Strong32(((init - end) as f32).mul_add(p, end as f32))
+}
+
+/// `1 / steps` as XLA folds it: computed in double, rounded to `f32` once.
+fn recip_f32(steps: i64) -> f32 {
+    (1.0f64 / steps as f64) as f32
 }
 
 /// jax's `lax.integer_pow` lowering: binary exponentiation, reciprocal for negative powers.
@@ -230,7 +237,8 @@ fn exponential(
         return Val::Weak(init);
     }
     let dc = count.wrapping_sub(begin.max(0) as i32);
-    let mut p = (dc as f32) / (steps as i32 as f32);
+    // Division by a constant becomes a multiplication by its reciprocal under XLA.
+    let mut p = (dc as f32) * recip_f32(steps);
     if staircase {
         p = p.floor();
     }
