@@ -257,15 +257,56 @@ fn exponential(
     Val::Strong32(v)
 }
 
+/// optax's `cosine_decay_schedule` body as XLA:CPU compiles it, in `F` (see the module docs).
+///
+/// optax writes `init * ((1 - alpha) * (0.5 * (1 + cos(pi * min(c, ds) / ds))) ** exponent
+/// + alpha)`. Jitted, XLA's algebraic simplifier and LLVM turn that into (read off the
+/// optimized HLO and the object code, `tools/gen_fixtures.py --dump-schedule-hlo`):
+///
+/// ```text
+/// k = F(pi) * (1 / F(ds))              both constants folded in F: reciprocal, then product
+/// a = cos(min(F(c), F(ds)) * k) + 1    the C library's cosf / cos
+/// exponent 0:  init * (F(1-alpha) + F(alpha))          pow(x, 0) -> 1, folded in F
+/// exponent 1:  p = a,             f = 0.5              pow(x, 1) -> x
+/// exponent 2:  p = a * a,         f = 0.25             pow(x, 2) -> x * x; the 0.5s are
+/// exponent 3:  p = a * (a * a),   f = 0.125              pulled out and folded
+/// exponent -1: p = 1 / (a * 0.5), f = 1                pow(x, -1) -> 1 / x
+/// otherwise:   p = powf(a * 0.5, exponent), f = 1      the C library's powf / pow
+/// value = fma(p, f * F(1 - alpha), F(alpha)) * F(init)  (1 - alpha, alpha in f64, rounded once)
+/// ```
+///
+/// The exponent cases are decided on `F(exponent)`, the constant XLA's simplifier sees.
+/// With `alpha == 0` XLA drops the `+ 0` and folds `f * init` instead; `f` is a power of
+/// two, so that is the same value (up to subnormals, which XLA:CPU flushes anyway).
+/// Checked bit for bit against jitted optax (both dtypes, counts 0..decay_steps+2 and near
+/// `i32::MAX`, decay_steps from 1 to 4097; the folded `k` for every decay_steps up to 400
+/// and some up to 2^30), alpha in [-0.1, 1.5] including 0, 1e-9 and 1, exponents
+/// -3 .. 7 including the special values above), with glibc's `cosf`/`cos`/`powf`/`pow`,
+/// which XLA:CPU calls too.
 fn cosine<F: Real>(count: i32, init: f64, steps: i64, alpha: f64, exponent: f64) -> F {
     let ds = F::from_f64(steps as f64);
     let c = F::from_i32(count).min_nan(ds);
-    let pi = F::from_f64(std::f64::consts::PI);
+    let k = F::from_f64(std::f64::consts::PI) * (F::ONE / ds);
+    let a = (c * k).cos() + F::ONE;
+    let one_minus_alpha = F::from_f64(1.0 - alpha);
+    let alpha_t = F::from_f64(alpha);
+    let init_t = F::from_f64(init);
+    let e = F::from_f64(exponent);
     let half = F::from_f64(0.5);
-    let cd = half * (F::ONE + (pi * c / ds).cos());
-    let decayed =
-        F::from_f64(1.0 - alpha).mul_add(cd.powf(F::from_f64(exponent)), F::from_f64(alpha));
-    F::from_f64(init) * decayed
+    let (p, f) = if e == F::ZERO {
+        return (one_minus_alpha + alpha_t) * init_t;
+    } else if e == F::ONE {
+        (a, 0.5)
+    } else if e == F::from_f64(2.0) {
+        (a * a, 0.25)
+    } else if e == F::from_f64(3.0) {
+        (a * (a * a), 0.125)
+    } else if e == F::from_f64(-1.0) {
+        (F::ONE / (a * half), 1.0)
+    } else {
+        ((a * half).powf(e), 1.0)
+    };
+    p.mul_add(F::from_f64(f) * one_minus_alpha, alpha_t) * init_t
 }
 
 fn piecewise<F: Real>(count: i32, init: f64, pairs: &[(i64, f64)]) -> F {
@@ -745,6 +786,101 @@ mod tests {
             boundaries_and_scales: vec![(5, 0.5), (2, 0.5)],
         };
         assert!(bad.validate().is_err());
+    }
+
+    /// Known answers of jitted `optax.cosine_decay_schedule(init, decay_steps, alpha, exponent)`
+    /// (optax 0.2.8, jax 0.10.2, XLA:CPU, glibc), as bits: f32 without x64, f64 with x64.
+    /// Mostly counts where evaluating optax's expression as written (`pi * c / ds`,
+    /// `0.5 * (1 + cos)`, `powf`) is off by an ulp, plus a count past the decay.
+    #[allow(clippy::type_complexity)]
+    const COSINE_KAT: [((f64, i64, f64, f64), &[(i32, u32)], &[(i32, u64)]); 8] = [
+        (
+            (0.05, 35, 0.0, 1.0),
+            &[(10, 0x3D263ED0), (11, 0x3D1ECFD6), (40, 0x0)],
+            &[(22, 0x3F8F13BE07B5189C), (40, 0x0)],
+        ),
+        (
+            (0.05, 30, 0.1, 2.0),
+            &[(10, 0x3CF851EA), (11, 0x3CDF560B), (35, 0x3BA3D70B)],
+            &[
+                (7, 0x3FA40FE3D7E62FE7),
+                (13, 0x3F95EDA2AD9645DA),
+                (35, 0x3F747AE147AE147C),
+            ],
+        ),
+        (
+            (0.7, 97, 1e-9, 3.0),
+            &[(4, 0x3F30F4F8), (7, 0x3F2C68C1), (102, 0x30406A1E)],
+            &[
+                (5, 0x3FE5F698EAF94DC3),
+                (9, 0x3FE5032912D0B276),
+                (102, 0x3E080D43DE9CC603),
+            ],
+        ),
+        (
+            (0.3, 1000, 0.5, 1.5),
+            &[(119, 0x3E95A7F1), (147, 0x3E93A557), (1005, 0x3E19999A)],
+            &[
+                (176, 0x3FD225BBDFA9BC7B),
+                (208, 0x3FD1C16F9C06F8D3),
+                (1005, 0x3FC3333333333333),
+            ],
+        ),
+        (
+            (1.0, 13, 0.2, -1.0),
+            &[(6, 0x3FD05E9D), (9, 0x4079DF65), (18, 0x7F800000)],
+            &[
+                (7, 0x40002782379A2934),
+                (8, 0x40056ECCC5F1EBD2),
+                (18, 0x7FF0000000000000),
+            ],
+        ),
+        (
+            (0.02, 7, 0.1, 0.0),
+            &[(12, 0x3CA3D70A), (i32::MAX, 0x3CA3D70A)],
+            &[(12, 0x3F947AE147AE147B), (i32::MAX, 0x3F947AE147AE147B)],
+        ),
+        (
+            (0.1, 21, 0.0, -0.5),
+            &[(9, 0x3E02F97B), (15, 0x3E6C020B), (26, 0x7F800000)],
+            &[
+                (2, 0x3FB9E3A006519A0A),
+                (9, 0x3FC05F2F3C26F0BC),
+                (26, 0x7FF0000000000000),
+            ],
+        ),
+        (
+            (0.004, 77, 0.3, 2.0),
+            &[(20, 0x3B50EA47), (22, 0x3B478EAF), (82, 0x3A9D4952)],
+            &[
+                (10, 0x3F6EEC80C83455BA),
+                (14, 0x3F6D457068282E26),
+                (82, 0x3F53A92A30553261),
+            ],
+        ),
+    ];
+
+    /// XLA:CPU calls the C library's `cosf`/`cos`/`powf`/`pow`; these known answers hold
+    /// where Rust's `f32::cos` etc. call the same functions (glibc).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn cosine_matches_jitted_optax() {
+        for &((init_value, decay_steps, alpha, exponent), f32s, f64s) in &COSINE_KAT {
+            let s = Schedule::CosineDecay {
+                init_value,
+                decay_steps,
+                alpha,
+                exponent,
+            };
+            for &(c, bits) in f32s {
+                let v = s.value::<f32>(c);
+                assert_eq!(v.to_bits(), bits, "{s:?} f32 count {c}: {v:e}");
+            }
+            for &(c, bits) in f64s {
+                let v = s.value::<f64>(c);
+                assert_eq!(v.to_bits(), bits, "{s:?} f64 count {c}: {v:e}");
+            }
+        }
     }
 
     #[test]

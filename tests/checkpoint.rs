@@ -1043,6 +1043,28 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Fill every state buffer with values that depend only on the position, so that the
+/// committed files test the format and not the kernel's rounding (which may be refined).
+fn positional_state<T: Element>(mut o: Optimizer<T>) -> Optimizer<T> {
+    let total = o.layout().total();
+    for (k, c) in [
+        rmsprop::Component::Nu,
+        rmsprop::Component::Mu,
+        rmsprop::Component::Trace,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if o.state(c).is_some() {
+            let v: Vec<T> = (0..total)
+                .map(|i| T::from_f64(0.25 * i as f64 - 3.0 * k as f64 + 0.125))
+                .collect();
+            o.set_state(c, &v).unwrap();
+        }
+    }
+    o
+}
+
 /// The optimizers the committed v1 files hold, rebuilt from scratch.
 fn v1_expected_f32() -> Optimizer<f32> {
     let config = Config {
@@ -1056,13 +1078,13 @@ fn v1_expected_f32() -> Optimizer<f32> {
         nesterov: true,
         bias_correction: true,
     };
-    built::<f32>(&config, true, 5).0
+    positional_state(built::<f32>(&config, true, 5).0)
 }
 
 fn v1_expected_f64() -> Optimizer<f64> {
     let mut c = Config::new(-0.003);
     c.momentum = Some(0.0);
-    built::<f64>(&c, false, 3).0
+    positional_state(built::<f64>(&c, false, 3).0)
 }
 
 fn check_v1<T: Element>(file: &str, expected: Optimizer<T>) {
