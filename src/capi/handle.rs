@@ -28,7 +28,7 @@ struct Inner {
     /// Reused per call: pointer-list views and overlap spans, so a step allocates nothing.
     views: Vec<[usize; 2]>,
     views2: Vec<[usize; 2]>,
-    spans: Vec<(usize, usize, bool)>,
+    spans: Vec<(usize, usize)>,
 }
 
 /// Element types of the typed entry points.
@@ -312,18 +312,29 @@ fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
     v.into_iter().map(|_| unreachable!()).collect()
 }
 
-/// Check that no destination range overlaps any other range. `spans` holds
-/// `(start, end, is_destination)`; read-only ranges may overlap each other.
-fn check_spans(spans: &mut [(usize, usize, bool)]) -> Result<(), CError> {
-    spans.sort_unstable();
+/// Check that no destination range overlaps any other range. `spans` holds the
+/// destination ranges `(start, end)` first, then from index `split` the read-only ones,
+/// which may overlap each other. Each run is sorted on its own (linear when the tensors
+/// already lie in address order, the common case of one arena per buffer kind), then the
+/// two runs are swept in merged order: O(n) typically, O(n log n) at worst, no allocation.
+fn check_spans(spans: &mut [(usize, usize)], split: usize) -> Result<(), CError> {
+    let (dst, src) = spans.split_at_mut(split);
+    dst.sort_unstable();
+    src.sort_unstable();
     let (mut end_any, mut end_dst) = (0usize, 0usize);
-    for &(s, e, dst) in spans.iter() {
-        if (dst && s < end_any) || (!dst && s < end_dst) {
+    let (mut i, mut j) = (0, 0);
+    while i < dst.len() || j < src.len() {
+        let take_dst = j == src.len() || (i < dst.len() && dst[i] <= src[j]);
+        let (s, e) = if take_dst { dst[i] } else { src[j] };
+        if (take_dst && s < end_any) || (!take_dst && s < end_dst) {
             return Err(CError::Overlap("tensor buffers overlap: destination buffers must be disjoint from each other and from the gradients".into()));
         }
         end_any = end_any.max(e);
-        if dst {
+        if take_dst {
             end_dst = end_dst.max(e);
+            i += 1;
+        } else {
+            j += 1;
         }
     }
     Ok(())
@@ -360,17 +371,20 @@ fn list_call<T: Elem>(
         let sz = size_of::<T>();
         let spans = &mut inner.spans;
         spans.clear();
-        for ((&s, &d), &n) in srcp.iter().zip(dstp).zip(sizes) {
-            if n == 0 {
-                continue;
-            }
+        let span = |p: usize, n: usize| -> Result<(usize, usize), CError> {
             let bytes = n.checked_mul(sz).ok_or(CError::Overflow("tensor size"))?;
-            spans.push((d as usize, (d as usize).saturating_add(bytes), true));
-            if !in_place {
-                spans.push((s as usize, (s as usize).saturating_add(bytes), false));
+            Ok((p, p.saturating_add(bytes)))
+        };
+        for (&d, &n) in dstp.iter().zip(sizes).filter(|(_, n)| **n > 0) {
+            spans.push(span(d as usize, n)?);
+        }
+        let split = spans.len();
+        if !in_place {
+            for (&s, &n) in srcp.iter().zip(sizes).filter(|(_, n)| **n > 0) {
+                spans.push(span(s as usize, n)?);
             }
         }
-        check_spans(spans)?;
+        check_spans(spans, split)?;
         let mut gviews: Vec<&[T]> = recycle(std::mem::take(&mut inner.views));
         let mut dviews: Vec<&mut [T]> = recycle(std::mem::take(&mut inner.views2));
         let mut build = || -> Result<(), CError> {
@@ -928,19 +942,26 @@ mod tests {
 
     #[test]
     fn spans_detect_overlaps() {
-        let mut ok = vec![(0, 10, true), (10, 20, false), (5, 15, false)];
+        // (destinations..., sources...) with the split between them.
+        let mut v = vec![(0, 10), (10, 20), (5, 15)];
         assert!(
-            check_spans(&mut ok).is_err(),
-            "grad [5,15) overlaps dst [0,10)"
+            check_spans(&mut v, 1).is_err(),
+            "source [5,15) overlaps destination [0,10)"
         );
-        let mut ok = vec![
-            (0, 10, true),
-            (10, 20, false),
-            (12, 15, false),
-            (20, 30, true),
-        ];
-        assert!(check_spans(&mut ok).is_ok());
-        let mut bad = vec![(0, 10, true), (9, 12, true)];
-        assert!(check_spans(&mut bad).is_err());
+        let mut v = vec![(0, 10), (20, 30), (10, 20), (12, 15)];
+        assert!(
+            check_spans(&mut v, 2).is_ok(),
+            "sources may overlap each other"
+        );
+        let mut v = vec![(9, 12), (0, 10)];
+        assert!(
+            check_spans(&mut v, 2).is_err(),
+            "destinations overlap, unsorted"
+        );
+        let mut v = vec![(100, 110), (0, 10), (50, 60), (105, 106)];
+        assert!(
+            check_spans(&mut v, 2).is_err(),
+            "source inside a later destination"
+        );
     }
 }
