@@ -272,10 +272,10 @@ macro_rules! pick {
     };
 }
 
-/// The specialised kernel for a variant and mode, compiled for the best instruction set
-/// this CPU has (AVX-512, AVX2+FMA or the baseline; detected once per process, see
-/// [`crate::dispatch`]). Chosen once per step, never per element. Every instruction set
-/// gives bit-identical results.
+/// The specialised kernel for a variant and mode, compiled for the instruction set chosen
+/// once per process (AVX2+FMA where the CPU has it, else the baseline; AVX-512 on request;
+/// see `dispatch`). Chosen once per step, never per element. Every instruction set gives
+/// bit-identical results.
 pub fn select<T: Real>(v: Variant, mode: Mode) -> KernelFn<T> {
     select_for(dispatch::active(), v, mode)
 }
