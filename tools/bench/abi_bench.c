@@ -70,7 +70,11 @@ int main(int argc, char **argv) {
     rmsprop_options_free(o);
     check(rmsprop_set_threads(opt, threads), "threads");
 
-    float *params = alloc_f32(n), *grads = alloc_f32(n), *updates = alloc_f32(n);
+    /* Distinct offsets from a page boundary (0, 1088, 2176 bytes), as buffers of a real
+     * trainer would have, so that no two streams alias at 4 KiB. */
+    float *params_raw = alloc_f32(n + 1024), *grads_raw = alloc_f32(n + 1024),
+          *updates_raw = alloc_f32(n + 1024);
+    float *params = params_raw, *grads = grads_raw + 272, *updates = updates_raw + 544;
     for (size_t i = 0; i < n; i++) {
         double u = (double)((uint32_t)(i * 2654435761u) >> 8) / (double)(1u << 24);
         grads[i] = (float)((i & 1 ? -1.0 : 1.0) * scale * (0.5 + u));
@@ -153,9 +157,9 @@ int main(int argc, char **argv) {
     free(ratio);
 
     rmsprop_destroy(opt);
-    free(params);
-    free(grads);
-    free(updates);
+    free(params_raw);
+    free(grads_raw);
+    free(updates_raw);
     free(plist);
     free(ulist);
     free(glist);
