@@ -17,6 +17,12 @@
  * across this boundary. Objects are opaque; whoever creates one frees it with the matching
  * *_free / rmsprop_destroy, which accept NULL.
  *
+ * Floating point: steps compute in the buffers' dtype with optax's (jitted) rounding. Like
+ * XLA:CPU, each kernel call sets flush-to-zero / denormals-are-zero on the thread that runs
+ * it and restores the caller's mode before returning (RMSPROP_FTZ=0 in the environment keeps
+ * IEEE subnormals). SIMD paths are chosen at run time (RMSPROP_SIMD=baseline|avx2|avx512
+ * caps the choice); every path gives the same bits.
+ *
  * ABI policy: within a major version, functions and constants are only added, never
  * changed or removed; status codes are never reused.
  */
