@@ -803,8 +803,26 @@ const OPS: [Op; 20] = [
     Op::Nulls,
 ];
 
-/// The `c_api_sequence` target: run the input as a program of C API calls.
+/// Separates independent programs inside one input: each part runs from a fresh state, as
+/// if it were its own input. The checked-in corpus bundles several minimized programs per
+/// file this way (`tests/fuzz/minimize.py --pack`) to keep the file count small.
+pub const PROGRAM_SEPARATOR: &[u8] = b"\xFF\x00RMSPROP-FUZZ-NEXT-PROGRAM\x00\xFF";
+
+/// The `c_api_sequence` target: run the input as programs of C API calls (usually one;
+/// see [`PROGRAM_SEPARATOR`]).
 pub fn c_api_sequence(data: &[u8]) {
+    let mut rest = data;
+    while let Some(at) = rest
+        .windows(PROGRAM_SEPARATOR.len())
+        .position(|w| w == PROGRAM_SEPARATOR)
+    {
+        run_program(&rest[..at]);
+        rest = &rest[at + PROGRAM_SEPARATOR.len()..];
+    }
+    run_program(rest);
+}
+
+fn run_program(data: &[u8]) {
     let mut b = Bytes::new(data);
     let mut ctx = Ctx::default();
     let mut n = 0;
