@@ -36,6 +36,7 @@ set -eu
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: install.sh PREFIX"
+[ "$(uname -s)" = Linux ] || die "Linux only (ELF shared objects, SONAME, ldconfig); see docs/packaging.md"
 case "$1" in
   /*) PREFIX=$1 ;;
   *) PREFIX=$(pwd)/$1 ;;
