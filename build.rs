@@ -19,10 +19,15 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=build.rs");
 
-    // An unversioned SONAME, so programs record "librmsprop.so", not a build path (cargo#5045).
+    // A versioned SONAME, so programs record "librmsprop.so.0", not a build path (cargo#5045),
+    // and a future ABI break (librmsprop.so.1) cannot be loaded by programs built against this
+    // one. The number is the C ABI's major version, not the crate's: it changes only when the
+    // C ABI breaks (docs/packaging.md). In-tree consumers need a `librmsprop.so.0 ->
+    // librmsprop.so` symlink next to the built library (cmake/rmsprop-cargo.cmake and the
+    // tests make one); c_examples/install.sh installs the usual versioned layout.
     let target = std::env::var("TARGET").unwrap_or_default();
     if target.contains("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,librmsprop.so");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,librmsprop.so.0");
     }
 
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_default();

@@ -1,7 +1,9 @@
 # rmsprop-cargo.cmake: build librmsprop from this source tree with cargo, from CMake, and
 # define the same IMPORTED targets as an installed rmsprop's rmsprop-config.cmake:
 #
-#   rmsprop::rmsprop         the shared library, librmsprop.so (SONAME librmsprop.so)
+#   rmsprop::rmsprop         the shared library, librmsprop.so (SONAME librmsprop.so.0; a
+#                            symlink librmsprop.so.0 -> librmsprop.so is made next to it,
+#                            so the programs linked against it run from the build tree)
 #   rmsprop::rmsprop_static  the static library, librmsprop.a, with the system libraries
 #                            Rust's standard library needs (INTERFACE_LINK_LIBRARIES)
 #
@@ -57,6 +59,8 @@ set(RMSPROP_CARGO_FLAGS "" CACHE STRING "extra arguments for cargo build (a ;-li
 
 set(_rmsprop_release "${RMSPROP_CARGO_TARGET_DIR}/release")
 set(RMSPROP_SHARED_LIBRARY "${_rmsprop_release}/librmsprop.so")
+# Must equal the -soname in build.rs (tests/packaging.rs checks that).
+set(RMSPROP_SONAME "librmsprop.so.0")
 set(RMSPROP_STATIC_LIBRARY "${_rmsprop_release}/librmsprop.a")
 set(RMSPROP_INCLUDE_DIR "${RMSPROP_SOURCE_DIR}/include")
 
@@ -66,9 +70,11 @@ add_custom_target(rmsprop_cargo_build
   COMMAND "${CMAKE_COMMAND}" -E env "CARGO_TARGET_DIR=${RMSPROP_CARGO_TARGET_DIR}"
           "${CARGO_EXECUTABLE}" build --release --lib
           --manifest-path "${RMSPROP_SOURCE_DIR}/Cargo.toml" ${RMSPROP_CARGO_FLAGS}
-  BYPRODUCTS "${RMSPROP_SHARED_LIBRARY}" "${RMSPROP_STATIC_LIBRARY}"
+  # Programs record the SONAME and look for that file at run time (build rpath).
+  COMMAND "${CMAKE_COMMAND}" -E create_symlink librmsprop.so "${_rmsprop_release}/${RMSPROP_SONAME}"
+  BYPRODUCTS "${RMSPROP_SHARED_LIBRARY}" "${RMSPROP_STATIC_LIBRARY}" "${_rmsprop_release}/${RMSPROP_SONAME}"
   WORKING_DIRECTORY "${RMSPROP_SOURCE_DIR}"
-  COMMENT "cargo build --release --lib (librmsprop.so, librmsprop.a)"
+  COMMENT "cargo build --release --lib (librmsprop.so, librmsprop.a) and the ${RMSPROP_SONAME} link"
   USES_TERMINAL
   VERBATIM)
 
@@ -79,7 +85,7 @@ set(RMSPROP_STATIC_SYSTEM_LIBS gcc_s util rt pthread m dl)
 add_library(rmsprop::rmsprop SHARED IMPORTED GLOBAL)
 set_target_properties(rmsprop::rmsprop PROPERTIES
   IMPORTED_LOCATION "${RMSPROP_SHARED_LIBRARY}"
-  IMPORTED_SONAME "librmsprop.so"
+  IMPORTED_SONAME "${RMSPROP_SONAME}"
   INTERFACE_INCLUDE_DIRECTORIES "${RMSPROP_INCLUDE_DIR}")
 add_dependencies(rmsprop::rmsprop rmsprop_cargo_build)
 

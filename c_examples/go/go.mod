@@ -1,0 +1,3 @@
+module rmsprop.example/quadratic
+
+go 1.19
