@@ -1,7 +1,7 @@
 //! Data-parallel training over MPI with a sharded optimizer state
 //! (`c_examples/mpi/mpi_trainer.c`, documented in `docs/mpi.md`).
 //!
-//! Builds the release library (`cargo build --release --lib`, same target directory),
+//! Builds the release library (`common::library::release()`, same target directory),
 //! compiles the trainer with `mpicc` against `librmsprop.so` (rpath), and runs it with
 //! `mpirun -np K` for K = 1..4 on the real digits data set. Checks that:
 //! - the parameters are bit-identical after every step whatever the rank count, with
@@ -14,6 +14,8 @@
 //!
 //! MPI is required: without `mpicc`/`mpirun` these tests FAIL (they do not skip).
 //! Install it with `apt-get install openmpi-bin libopenmpi-dev`.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,49 +65,11 @@ fn tool_output(cmd: &mut Command, what: &str) -> std::process::Output {
     }
 }
 
-/// `librmsprop.so`'s directory from `cargo build --release --lib`, run with the cargo that
-/// runs these tests, so it uses the same target directory (lock waits included).
-fn build_release_lib() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--lib",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build --release --lib");
-    assert!(out.status.success(), "cargo build --release --lib failed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    for line in stdout
-        .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-    {
-        let Some(start) = line.find("\"filenames\":[") else {
-            continue;
-        };
-        let list = &line[start + 13..];
-        let list = &list[..list.find(']').unwrap_or(list.len())];
-        for name in list.split(',').map(|s| s.trim_matches('"')) {
-            if name.ends_with("/librmsprop.so") {
-                return Path::new(name)
-                    .parent()
-                    .expect("library directory")
-                    .to_path_buf();
-            }
-        }
-    }
-    panic!("cargo build --release --lib produced no librmsprop.so:\n{stdout}");
-}
-
 /// The trainer, compiled once per test binary with warnings as errors.
 fn trainer() -> &'static Path {
     static TRAINER: OnceLock<PathBuf> = OnceLock::new();
     TRAINER.get_or_init(|| {
-        let lib_dir = build_release_lib();
+        let lib_dir = &common::library::release().dir;
         let exe = scratch("bin").join("mpi_trainer");
         let mut cmd = Command::new("mpicc");
         cmd.args([
@@ -121,7 +85,7 @@ fn trainer() -> &'static Path {
         .arg(root().join("include"))
         .arg(root().join("c_examples/mpi/mpi_trainer.c"))
         .arg("-L")
-        .arg(&lib_dir)
+        .arg(lib_dir)
         .arg("-lrmsprop")
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .arg("-lm")
