@@ -328,21 +328,36 @@ fn cpp_example_runs() {
             "{}",
             lines[6]
         );
+        // Checkpoints. The size is what the Rust crate encodes for the same optimizer.
+        let size = checkpoint_size_of_cpp_example();
         assert_eq!(
-            lines[7],
+            &lines[7..13],
+            [
+                format!("checkpoint {size} bytes (size {size}), resumed 2 tensors: identical")
+                    .as_str(),
+                "caught RMSPROP_ERR_BUFFER_TOO_SMALL, buffer untouched",
+                "file round trip: identical, lr 0.0100",
+                "adopted 2 tensors, 5 elements: identical; released: yes",
+                "adopt(nullptr): RMSPROP_ERR_NULL_POINTER",
+                "after set_initial_scale(0.5) and reset: nu[1] = {0.50, 0.50}, steps 0",
+            ],
+            "({link:?}) checkpoint part:\n{text}"
+        );
+        assert_eq!(
+            lines[13],
             "steps 10, next lr 0.0100, tensors 2, elements 6, threads 1, has mu yes"
         );
-        let loss: f64 = lines[8]
+        let loss: f64 = lines[14]
             .strip_prefix("loss ")
             .and_then(|s| s.split_whitespace().next())
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{}", lines[8]));
+            .unwrap_or_else(|| panic!("{}", lines[14]));
         assert!(
             loss < 30.5 && loss > 0.0,
             "loss {loss} should fall below 30.5"
         );
         assert_eq!(
-            &lines[9..],
+            &lines[15..],
             [
                 "caught RMSPROP_ERR_WRONG_DTYPE",
                 "moved: empty -> handle",
@@ -350,6 +365,16 @@ fn cpp_example_runs() {
             ]
         );
     }
+}
+
+/// The checkpoint size of cpp_example's `checkpoints()` optimizer (f32, centered, momentum
+/// 0.9, tensors {3, 2}), from the Rust crate's own encoder.
+fn checkpoint_size_of_cpp_example() -> usize {
+    let mut c = rmsprop::Config::new(0.01);
+    c.centered = true;
+    c.momentum = Some(0.9);
+    let opt = rmsprop::Optimizer::<f32>::new(c, &[3, 2]).expect("optimizer");
+    rmsprop::checkpoint::encode(&opt).len()
 }
 
 #[test]
