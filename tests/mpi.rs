@@ -387,3 +387,98 @@ fn sharded_checkpoints_resume_bit_identically() {
         );
     }
 }
+
+/// The example block of docs/mpi.md: the `mpirun` arguments after `./mpi_trainer` and the
+/// expected output lines.
+fn doc_example() -> (usize, Vec<String>, Vec<String>) {
+    let doc = fs::read_to_string(root().join("docs/mpi.md")).expect("read docs/mpi.md");
+    let start = doc
+        .find("```\n$ mpirun -np ")
+        .expect("docs/mpi.md has no example block starting with `$ mpirun -np`")
+        + 4;
+    let block = &doc[start..start + doc[start..].find("```").expect("unterminated block")];
+    let mut lines = block.lines();
+    let command: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let ["$", "mpirun", "-np", np, "./mpi_trainer", args @ ..] = command.as_slice() else {
+        panic!("unexpected example command {command:?}");
+    };
+    // `--data <path>` is replaced by the test's absolute path.
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if *a == "--data" {
+            it.next();
+        } else {
+            rest.push(a.to_string());
+        }
+    }
+    (
+        np.parse().expect("rank count"),
+        rest,
+        lines.map(str::to_string).collect(),
+    )
+}
+
+/// Whether a real output line matches a documented one: tokens equal, except `<...>`
+/// (any value) and the numbers of the `final` line (within 0.02: libm-dependent).
+fn line_matches(doc: &str, real: &str) -> bool {
+    let d: Vec<&str> = doc.split_whitespace().collect();
+    let r: Vec<&str> = real.split_whitespace().collect();
+    let is_final = d.first() == Some(&"final");
+    d.len() == r.len()
+        && d.iter().zip(&r).enumerate().all(|(i, (d, r))| {
+            if d.starts_with('<') && d.ends_with('>') {
+                return true;
+            }
+            if is_final
+                && i > 2
+                && let (Ok(a), Ok(b)) = (d.parse::<f64>(), r.parse::<f64>())
+            {
+                return (a - b).abs() <= 0.02;
+            }
+            d == r
+        })
+}
+
+#[test]
+fn docs_example_matches_a_real_run() {
+    let (np, args, expected) = doc_example();
+    assert!(expected.len() >= 5, "example too short: {expected:?}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = mpirun_ok(np, &args);
+    let real: Vec<&str> = run.stdout.lines().collect();
+    // Match in order; a documented `...` skips any number of real lines.
+    let mut at = 0;
+    let mut skipping = false;
+    for doc in &expected {
+        if doc.trim() == "..." {
+            skipping = true;
+            continue;
+        }
+        let found = (at..real.len())
+            .take(if skipping { usize::MAX } else { 1 })
+            .find(|&i| line_matches(doc, real[i]));
+        let Some(i) = found else {
+            panic!(
+                "docs/mpi.md's example line {doc:?} does not match the run's output \
+                 (from line {at}):\n{}",
+                run.stdout
+            );
+        };
+        at = i + 1;
+        skipping = false;
+    }
+    assert_eq!(
+        at,
+        real.len(),
+        "the run printed more than docs/mpi.md shows:\n{}",
+        run.stdout
+    );
+    // The line matcher itself: a wrong hash placeholder-free line would not match.
+    assert!(!line_matches("step 1 lr 1 hash 00", "step 1 lr 1 hash 01"));
+    assert!(line_matches("step 1 lr 1 hash <h>", "step 1 lr 1 hash 01"));
+    assert!(!line_matches(
+        "final step 100 train_acc 0.9910",
+        "final step 100 train_acc 0.9610"
+    ));
+}

@@ -130,3 +130,64 @@ fn readme_c_program_prints_what_the_readme_and_the_crate_say() {
         assert!(*p < p0 && *p > 0.0, "{p} should lie in (0, {p0})");
     }
 }
+
+/// The fixture files listed in tests/fixtures/MANIFEST.
+fn manifest_count() -> usize {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/MANIFEST");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .count()
+}
+
+/// The number right after `prefix` in `text`.
+fn number_after(text: &str, prefix: &str, file: &str) -> usize {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{file} no longer says {prefix:?}"))
+        + prefix.len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("{file}: no number after {prefix:?}"))
+}
+
+/// The fixture counts the docs quote are the MANIFEST's: README.md's "records N
+/// trajectories", tests/fixtures/README.md's "N files" and its per-group table (cases per
+/// dtype, two dtypes).
+#[test]
+fn quoted_fixture_counts_match_the_manifest() {
+    let n = manifest_count();
+    assert!(n > 100, "MANIFEST lists only {n} fixtures");
+    assert_eq!(
+        number_after(&readme(), "and records ", "README.md"),
+        n,
+        "README.md's fixture count"
+    );
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/README.md");
+    let fixtures_readme = std::fs::read_to_string(&p).unwrap();
+    let file = "tests/fixtures/README.md";
+    assert_eq!(number_after(&fixtures_readme, "## What is here (", file), n);
+    // The group table: rows "| `group` | cases per dtype | what |" up to the next heading.
+    let start = fixtures_readme.find("## What is here").unwrap();
+    let section = &fixtures_readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let per_dtype: usize = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cell = l.split('|').nth(2).unwrap_or_else(|| panic!("{file}: {l}"));
+            cell.trim()
+                .parse::<usize>()
+                .unwrap_or_else(|_| panic!("{file}: no case count in {l}"))
+        })
+        .sum();
+    assert_eq!(
+        per_dtype * 2,
+        n,
+        "{file}'s group table counts {per_dtype} cases per dtype"
+    );
+}
