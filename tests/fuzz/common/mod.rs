@@ -60,6 +60,8 @@ pub(crate) use checks::*;
 pub(crate) use elem::*;
 pub(crate) use input::*;
 pub(crate) use program::*;
+// Only tests/fuzz_replay.rs writes seeds; the fuzz targets do not use them.
+#[allow(unused_imports)]
 pub(crate) use seeds::*;
 pub(crate) use state::*;
 pub(crate) use steps::*;
