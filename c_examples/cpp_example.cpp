@@ -105,10 +105,18 @@ void checkpoints() {
     opt.save_file(path);
     rmsprop::Optimizer from_file(rmsprop::Options(0.5), {3, 2});
     from_file.load_file(path);
+    const rmsprop::Optimizer created = rmsprop::Optimizer::from_checkpoint_file(path);
     std::filesystem::remove(path);
-    const bool same_state = from_file.save() == opt.save();
+    const bool same_state = from_file.save() == opt.save() && created.save() == opt.save();
     std::printf("file round trip: %s, lr %.4f\n", same_state ? "identical" : "DIFFERENT",
                 from_file.current_learning_rate());
+    try {
+        from_file.load_file(path); // gone now
+        std::exit(1);
+    } catch (const rmsprop::Error &e) {
+        std::printf("missing file: %s, optimizer %s\n", e.status_name(),
+                    from_file.save() == opt.save() ? "unchanged" : "CHANGED");
+    }
 
     // Adopt a handle made by the C API, use it, and release it back to C.
     RmspropOptimizer *raw = nullptr;

@@ -331,12 +331,13 @@ fn cpp_example_runs() {
         // Checkpoints. The size is what the Rust crate encodes for the same optimizer.
         let size = checkpoint_size_of_cpp_example();
         assert_eq!(
-            &lines[7..13],
+            &lines[7..14],
             [
                 format!("checkpoint {size} bytes (size {size}), resumed 2 tensors: identical")
                     .as_str(),
                 "caught RMSPROP_ERR_BUFFER_TOO_SMALL, buffer untouched",
                 "file round trip: identical, lr 0.0100",
+                "missing file: RMSPROP_ERR_IO, optimizer unchanged",
                 "adopted 2 tensors, 5 elements: identical; released: yes",
                 "adopt(nullptr): RMSPROP_ERR_NULL_POINTER",
                 "after set_initial_scale(0.5) and reset: nu[1] = {0.50, 0.50}, steps 0",
@@ -344,20 +345,20 @@ fn cpp_example_runs() {
             "({link:?}) checkpoint part:\n{text}"
         );
         assert_eq!(
-            lines[13],
+            lines[14],
             "steps 10, next lr 0.0100, tensors 2, elements 6, threads 1, has mu yes"
         );
-        let loss: f64 = lines[14]
+        let loss: f64 = lines[15]
             .strip_prefix("loss ")
             .and_then(|s| s.split_whitespace().next())
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{}", lines[14]));
+            .unwrap_or_else(|| panic!("{}", lines[15]));
         assert!(
             loss < 30.5 && loss > 0.0,
             "loss {loss} should fall below 30.5"
         );
         assert_eq!(
-            &lines[15..],
+            &lines[16..],
             [
                 "caught RMSPROP_ERR_WRONG_DTYPE",
                 "moved: empty -> handle",
