@@ -572,10 +572,10 @@ fn shared_library_exports_exactly_the_header_functions() {
 
 #[test]
 fn header_declares_each_function_once() {
-    let (_, duplicates) = header_functions();
+    let (_, repeated) = header_functions();
     assert!(
-        duplicates.is_empty(),
-        "rmsprop.h declares these functions more than once (cbindgen parses a source file twice?): {duplicates:?}"
+        repeated.is_empty(),
+        "rmsprop.h declares these functions more than once (cbindgen parses a source file twice?): {repeated:?}"
     );
 }
 

@@ -70,13 +70,13 @@ fn identifiers<'a>(code: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
 pub fn functions() -> (BTreeSet<String>, Vec<String>) {
     let code = strip_comments(&text());
     let mut names = BTreeSet::new();
-    let mut duplicates = Vec::new();
+    let mut repeated = Vec::new();
     for (name, after) in identifiers(&code, "rmsprop_") {
         if after.trim_start().starts_with('(') && !names.insert(name.to_string()) {
-            duplicates.push(name.to_string());
+            repeated.push(name.to_string());
         }
     }
-    (names, duplicates)
+    (names, repeated)
 }
 
 /// Every `RMSPROP_*` constant the header defines: `#define RMSPROP_X ...` (less the include
