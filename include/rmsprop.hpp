@@ -3,14 +3,18 @@
  *
  *   rmsprop::Options     optax.rmsprop's arguments (setters chain: Options(1e-3).decay(0.95))
  *   rmsprop::Schedule    optax's learning-rate schedules (static constructors)
- *   rmsprop::Optimizer   an optimizer over a layout of tensors: update, step, state access
+ *   rmsprop::Optimizer   an optimizer over a layout of tensors: update, step, state access,
+ *                        checkpoints (save/load to memory or file, from_checkpoint), and
+ *                        adoption of a raw RmspropOptimizer * (adopt / release)
+ *   rmsprop::Status      the status codes (RMSPROP_OK, RMSPROP_ERR_*) as an enum class
  *   rmsprop::Error       thrown for every failed call; carries the RmspropStatus and message
  *   rmsprop::span<T>     a pointer and a size (C++17 has no std::span); built implicitly from
  *                        std::vector, std::array, C arrays, or anything with data()/size()
  *
  * All three objects own their C handle (RAII) and are move-only; a moved-from object holds
  * no handle, and using it throws rmsprop::Error (RMSPROP_ERR_NULL_POINTER); it may be
- * assigned to or destroyed.
+ * assigned to or destroyed. Optimizer::adopt takes ownership of a handle created through
+ * the C API (e.g. by rmsprop_create_from_checkpoint); Optimizer::release gives it back.
  *
  * Example:
  *   rmsprop::Optimizer opt(rmsprop::Options(0.003), {3}, rmsprop::Dtype::f32);
@@ -32,6 +36,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
@@ -45,6 +50,38 @@
 
 namespace rmsprop {
 
+/** The status codes of rmsprop.h as an enum class (values identical to the macros). */
+enum class Status : RmspropStatus {
+    ok = RMSPROP_OK,
+    skipped_non_finite = RMSPROP_SKIPPED_NON_FINITE,
+    null_pointer = RMSPROP_ERR_NULL_POINTER,
+    invalid_hyperparameter = RMSPROP_ERR_INVALID_HYPERPARAMETER,
+    invalid_schedule = RMSPROP_ERR_INVALID_SCHEDULE,
+    length_mismatch = RMSPROP_ERR_LENGTH_MISMATCH,
+    out_of_range = RMSPROP_ERR_OUT_OF_RANGE,
+    no_such_state = RMSPROP_ERR_NO_SUCH_STATE,
+    misaligned = RMSPROP_ERR_MISALIGNED,
+    overlap = RMSPROP_ERR_OVERLAP,
+    wrong_dtype = RMSPROP_ERR_WRONG_DTYPE,
+    bad_enum = RMSPROP_ERR_BAD_ENUM,
+    busy = RMSPROP_ERR_BUSY,
+    poisoned = RMSPROP_ERR_POISONED,
+    internal = RMSPROP_ERR_INTERNAL,
+    overflow = RMSPROP_ERR_OVERFLOW,
+    threads = RMSPROP_ERR_THREADS,
+    buffer_too_small = RMSPROP_ERR_BUFFER_TOO_SMALL,
+    io = RMSPROP_ERR_IO,
+    checkpoint_corrupt = RMSPROP_ERR_CHECKPOINT_CORRUPT,
+    checkpoint_version = RMSPROP_ERR_CHECKPOINT_VERSION,
+    checkpoint_mismatch = RMSPROP_ERR_CHECKPOINT_MISMATCH,
+    out_of_memory = RMSPROP_ERR_OUT_OF_MEMORY,
+};
+
+/** A status code's name, e.g. "RMSPROP_ERR_BUSY" (static storage). */
+inline const char *status_name(Status status) noexcept {
+    return rmsprop_status_name(static_cast<RmspropStatus>(status));
+}
+
 /** A failed call: the status code, its name, and the library's message. */
 class Error : public std::runtime_error {
 public:
@@ -54,6 +91,8 @@ public:
 
     /** The RMSPROP_ERR_* code. */
     RmspropStatus status() const noexcept { return status_; }
+    /** The same code as an rmsprop::Status. */
+    Status code() const noexcept { return static_cast<Status>(status_); }
     /** The code's name, e.g. "RMSPROP_ERR_INVALID_HYPERPARAMETER" (static storage). */
     const char *status_name() const noexcept { return rmsprop_status_name(status_); }
     /** The library's message alone, without the status name. */
@@ -73,6 +112,15 @@ inline RmspropStatus check(RmspropStatus status) {
         throw Error(status, msg != nullptr ? msg : "");
     }
     return status;
+}
+
+/** A whole file's bytes; rmsprop::Error RMSPROP_ERR_IO when it cannot be read. */
+inline std::vector<std::uint8_t> read_file(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(RMSPROP_ERR_IO, "cannot open " + path);
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw Error(RMSPROP_ERR_IO, "cannot read " + path);
+    return bytes;
 }
 
 template <class T> struct is_real : std::bool_constant<std::is_same_v<std::remove_const_t<T>, float> ||
@@ -126,9 +174,25 @@ enum class StepResult {
     skipped_non_finite ///< RMSPROP_SKIPPED_NON_FINITE: nothing changed (skip_non_finite on)
 };
 
-/** The library's version (MAJOR * 10000 + MINOR * 100 + PATCH) and its string. */
+/** The loaded library's version (MAJOR * 10000 + MINOR * 100 + PATCH) and its string. */
 inline std::uint32_t version_number() noexcept { return rmsprop_version_number(); }
 inline const char *version_string() noexcept { return rmsprop_version_string(); }
+
+/** The version of the header this program was compiled against. */
+struct HeaderVersion {
+    static constexpr std::uint32_t major = RMSPROP_VERSION_MAJOR;
+    static constexpr std::uint32_t minor = RMSPROP_VERSION_MINOR;
+    static constexpr std::uint32_t patch = RMSPROP_VERSION_PATCH;
+    static constexpr std::uint32_t number = RMSPROP_VERSION_NUMBER;
+    static constexpr const char *string = RMSPROP_VERSION_STRING;
+};
+
+/** Whether the loaded library can serve this header (same major version, and at least the
+ *  header's version: within a major version functions and constants are only added). */
+inline bool library_is_compatible() noexcept {
+    const std::uint32_t lib = version_number();
+    return lib / 10000 == HeaderVersion::major && lib >= HeaderVersion::number;
+}
 
 /** optax's learning-rate schedules. Move-only owner of an RmspropSchedule. */
 class Schedule {
@@ -315,6 +379,75 @@ public:
     Optimizer(const Optimizer &) = delete;
     Optimizer &operator=(const Optimizer &) = delete;
 
+    /** Take ownership of a handle created through the C API (rmsprop_create,
+     *  rmsprop_create_from_checkpoint, ...): the Optimizer destroys it. Ownership passes even
+     *  when this throws (the handle is destroyed then): rmsprop::Error for NULL
+     *  (RMSPROP_ERR_NULL_POINTER), or when the layout cannot be read. */
+    static Optimizer adopt(RmspropOptimizer *handle) {
+        std::unique_ptr<RmspropOptimizer, Deleter> owned(handle);
+        if (!owned) throw Error(RMSPROP_ERR_NULL_POINTER, "rmsprop::Optimizer::adopt: NULL handle");
+        std::size_t n = 0;
+        detail::check(rmsprop_num_tensors(owned.get(), &n));
+        std::vector<std::size_t> sizes(n);
+        for (std::size_t i = 0; i < n; i++) detail::check(rmsprop_tensor_size(owned.get(), i, &sizes[i]));
+        std::size_t total = 0;
+        detail::check(rmsprop_total_elements(owned.get(), &total));
+        return Optimizer(std::move(owned), std::move(sizes), total);
+    }
+
+    /** Give up ownership: returns the handle (nullptr if there is none) and leaves this
+     *  object empty, as if moved from. The caller must rmsprop_destroy the handle. */
+    RmspropOptimizer *release() noexcept {
+        sizes_.clear();
+        total_ = 0;
+        return handle_.release();
+    }
+
+    // ---- checkpoints (format: docs/checkpoint-format.md) ----
+
+    /** A new optimizer from a checkpoint: its dtype, layout, configuration and state. */
+    static Optimizer from_checkpoint(span<const std::uint8_t> checkpoint) {
+        RmspropOptimizer *o = nullptr;
+        detail::check(rmsprop_create_from_checkpoint(checkpoint.data(), checkpoint.size(), &o));
+        return adopt(o);
+    }
+    /** A new optimizer from a checkpoint file (read whole, then as from_checkpoint). */
+    static Optimizer from_checkpoint_file(const std::string &path) {
+        std::vector<std::uint8_t> bytes = detail::read_file(path);
+        return from_checkpoint(bytes);
+    }
+
+    /** The exact size in bytes of this optimizer's checkpoint. */
+    std::size_t checkpoint_size() const {
+        std::size_t n = 0;
+        detail::check(rmsprop_checkpoint_size(h(), &n));
+        return n;
+    }
+    /** The checkpoint as a new byte vector. */
+    std::vector<std::uint8_t> save() const {
+        std::vector<std::uint8_t> buf(checkpoint_size());
+        std::size_t written = 0;
+        detail::check(rmsprop_checkpoint_save(h(), buf.data(), buf.size(), &written));
+        buf.resize(written);
+        return buf;
+    }
+    /** Write the checkpoint into `buf` (at least checkpoint_size() bytes, else rmsprop::Error
+     *  RMSPROP_ERR_BUFFER_TOO_SMALL and nothing written); returns the bytes written. */
+    std::size_t save(span<std::uint8_t> buf) const {
+        std::size_t written = 0;
+        detail::check(rmsprop_checkpoint_save(h(), buf.data(), buf.size(), &written));
+        return written;
+    }
+    /** Load a checkpoint of the same layout and dtype: configuration and state become the
+     *  checkpoint's (the thread setting is kept); unchanged if it throws. */
+    void load(span<const std::uint8_t> checkpoint) {
+        detail::check(rmsprop_checkpoint_load(h(), checkpoint.data(), checkpoint.size()));
+    }
+    /** Save the checkpoint to a file, atomically (see rmsprop_checkpoint_save_file). */
+    void save_file(const std::string &path) const { detail::check(rmsprop_checkpoint_save_file(h(), path.c_str())); }
+    /** Load a checkpoint file, as load(). */
+    void load_file(const std::string &path) { detail::check(rmsprop_checkpoint_load_file(h(), path.c_str())); }
+
     // ---- optax update / fused step over one flat buffer of all tensors ----
 
     /** optax update: `updates` receives the updates; it may be the same buffer as `grads`. */
@@ -434,6 +567,8 @@ public:
     void set_learning_rate(const Schedule &s) { detail::check(rmsprop_set_learning_rate_schedule(h(), s.get())); }
     void set_decay(double v) { detail::check(rmsprop_set_decay(h(), v)); }
     void set_eps(double v) { detail::check(rmsprop_set_eps(h(), v)); }
+    /** initial_scale for the next reset(). */
+    void set_initial_scale(double v) { detail::check(rmsprop_set_initial_scale(h(), v)); }
     void set_momentum(double v) { detail::check(rmsprop_set_momentum(h(), v)); }
 
     /** Worker threads: 0 = rayon's global pool, 1 = the calling thread, n = own pool of n. */
@@ -472,6 +607,10 @@ private:
     struct Deleter {
         void operator()(RmspropOptimizer *o) const noexcept { rmsprop_destroy(o); }
     };
+
+    Optimizer(std::unique_ptr<RmspropOptimizer, Deleter> handle, std::vector<std::size_t> sizes,
+              std::size_t total) noexcept
+        : handle_(std::move(handle)), sizes_(std::move(sizes)), total_(total) {}
 
     /** The handle, or rmsprop::Error for a moved-from optimizer. */
     RmspropOptimizer *h() const {

@@ -2,12 +2,9 @@
 //! generated `include/rmsprop.h`, the C++ wrapper `include/rmsprop.hpp`, the examples in
 //! `c_examples/`, the CMake project and the install layout (CMake package, pkg-config).
 //!
-//! How the artifacts are found: integration tests cannot depend on release artifacts, so
-//! the first test to need them runs `cargo build --release --lib` (the `cargo` that runs
-//! the tests, `$CARGO`) into the same target directory as this test binary (the directory
-//! holding `CACHEDIR.TAG` above it; `$CARGO_TARGET_DIR` is honoured that way too). Cargo's
-//! fingerprints make that a sub-second no-op when the library is current. Scratch files go
-//! to `<target>/examples-test/<test name>/`.
+//! How the artifacts are found: `common::library::release()` (builds the release library
+//! into this test binary's target directory once, honouring `$CARGO_TARGET_DIR`). Scratch
+//! files go to `<target>/examples-test/<test name>/`.
 //!
 //! Tools: `$CC` (default `cc`) and `$CXX` (default `c++`), GNU-style flags; `nm`, `readelf`,
 //! `cmake` + `ctest`, `pkg-config` and `valgrind` must be installed: a missing tool fails
@@ -17,7 +14,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 /// What `cargo rustc --release -- --print native-static-libs` prints for the staticlib on
 /// Linux/glibc (less the implicit `-lc`). The same list is in cmake/rmsprop-cargo.cmake and
@@ -32,72 +28,12 @@ Objective function: 1.37E+01
 Objective function: 1.36E+01
 ";
 
-struct Paths {
-    root: PathBuf,
-    target: PathBuf,
-    release: PathBuf,
-    include: PathBuf,
-}
+mod common;
 
-fn paths() -> &'static Paths {
-    static PATHS: OnceLock<Result<Paths, String>> = OnceLock::new();
-    match PATHS.get_or_init(build_release_library) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
-}
+use common::library::{self, Library, cargo};
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string())
-}
-
-/// The cargo target directory this test binary was built into.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            if dir.join("CACHEDIR.TAG").is_file() {
-                return dir.to_path_buf();
-            }
-        }
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => root.join("target"),
-    }
-}
-
-fn build_release_library() -> Result<Paths, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = target_dir(&root);
-    let out = Command::new(cargo())
-        .args(["build", "--release", "--lib", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", cargo()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo build --release --lib failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let release = target.join("release");
-    for lib in ["librmsprop.so", "librmsprop.a"] {
-        if !release.join(lib).is_file() {
-            return Err(format!(
-                "{} missing after cargo build",
-                release.join(lib).display()
-            ));
-        }
-    }
-    Ok(Paths {
-        include: root.join("include"),
-        root,
-        target,
-        release,
-    })
+fn paths() -> &'static Library {
+    library::release()
 }
 
 /// A fresh scratch directory for one test.
@@ -189,12 +125,12 @@ fn link_flags(link: Link) -> Vec<String> {
     let mut v = Vec::new();
     match link {
         Link::Shared => {
-            v.push(format!("-L{}", p.release.display()));
+            v.push(format!("-L{}", p.dir.display()));
             v.push("-lrmsprop".into());
-            v.push(format!("-Wl,-rpath,{}", p.release.display()));
+            v.push(format!("-Wl,-rpath,{}", p.dir.display()));
         }
         Link::Static => {
-            v.push(p.release.join("librmsprop.a").display().to_string());
+            v.push(p.static_lib.display().to_string());
             v.extend(STATIC_SYSTEM_LIBS.iter().map(|l| format!("-l{l}")));
         }
     }
@@ -392,21 +328,37 @@ fn cpp_example_runs() {
             "{}",
             lines[6]
         );
+        // Checkpoints. The size is what the Rust crate encodes for the same optimizer.
+        let size = checkpoint_size_of_cpp_example();
         assert_eq!(
-            lines[7],
+            &lines[7..14],
+            [
+                format!("checkpoint {size} bytes (size {size}), resumed 2 tensors: identical")
+                    .as_str(),
+                "caught RMSPROP_ERR_BUFFER_TOO_SMALL, buffer untouched",
+                "file round trip: identical, lr 0.0100",
+                "missing file: RMSPROP_ERR_IO, optimizer unchanged",
+                "adopted 2 tensors, 5 elements: identical; released: yes",
+                "adopt(nullptr): RMSPROP_ERR_NULL_POINTER",
+                "after set_initial_scale(0.5) and reset: nu[1] = {0.50, 0.50}, steps 0",
+            ],
+            "({link:?}) checkpoint part:\n{text}"
+        );
+        assert_eq!(
+            lines[14],
             "steps 10, next lr 0.0100, tensors 2, elements 6, threads 1, has mu yes"
         );
-        let loss: f64 = lines[8]
+        let loss: f64 = lines[15]
             .strip_prefix("loss ")
             .and_then(|s| s.split_whitespace().next())
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{}", lines[8]));
+            .unwrap_or_else(|| panic!("{}", lines[15]));
         assert!(
             loss < 30.5 && loss > 0.0,
             "loss {loss} should fall below 30.5"
         );
         assert_eq!(
-            &lines[9..],
+            &lines[16..],
             [
                 "caught RMSPROP_ERR_WRONG_DTYPE",
                 "moved: empty -> handle",
@@ -414,6 +366,16 @@ fn cpp_example_runs() {
             ]
         );
     }
+}
+
+/// The checkpoint size of cpp_example's `checkpoints()` optimizer (f32, centered, momentum
+/// 0.9, tensors {3, 2}), from the Rust crate's own encoder.
+fn checkpoint_size_of_cpp_example() -> usize {
+    let mut c = rmsprop::Config::new(0.01);
+    c.centered = true;
+    c.momentum = Some(0.9);
+    let opt = rmsprop::Optimizer::<f32>::new(c, &[3, 2]).expect("optimizer");
+    rmsprop::checkpoint::encode(&opt).len()
 }
 
 #[test]
@@ -521,58 +483,8 @@ fn two_translation_units_link_together() {
     }
 }
 
-/// Remove /* */ and // comments, so names mentioned in documentation do not count.
-fn strip_comments(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    let mut rest = src;
-    loop {
-        let block = rest.find("/*");
-        let line = rest.find("//");
-        match (block, line) {
-            (Some(b), l) if l.is_none_or(|l| b < l) => {
-                out.push_str(&rest[..b]);
-                let end = rest[b + 2..].find("*/").expect("unterminated comment") + b + 4;
-                rest = &rest[end..];
-            }
-            (_, Some(l)) => {
-                out.push_str(&rest[..l]);
-                rest = rest[l..].find('\n').map_or("", |n| &rest[l + n..]);
-            }
-            _ => {
-                out.push_str(rest);
-                return out;
-            }
-        }
-    }
-}
-
-/// Every `rmsprop_*` function declared by the header (an identifier followed by `(`), and
-/// how many times each is declared.
 fn header_functions() -> (BTreeSet<String>, Vec<String>) {
-    let header = fs::read_to_string(paths().include.join("rmsprop.h")).unwrap();
-    let code = strip_comments(&header);
-    let mut names = BTreeSet::new();
-    let mut duplicates = Vec::new();
-    let bytes = code.as_bytes();
-    let mut i = 0;
-    while let Some(pos) = code[i..].find("rmsprop_") {
-        let start = i + pos;
-        let before_ok =
-            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        let mut end = start;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
-            end += 1;
-        }
-        let after = code[end..].trim_start();
-        if before_ok && after.starts_with('(') {
-            let name = code[start..end].to_string();
-            if !names.insert(name.clone()) {
-                duplicates.push(name);
-            }
-        }
-        i = end;
-    }
-    (names, duplicates)
+    common::header::functions()
 }
 
 /// The defined symbols `nm` lists, with their kind letter ("T" for code).
@@ -602,7 +514,7 @@ fn shared_library_exports_exactly_the_header_functions() {
     );
 
     // librmsprop.so: its dynamic symbols are exactly the declared functions, as code.
-    let so = paths().release.join("librmsprop.so");
+    let so = paths().shared.clone();
     let dynamic = defined_symbols(&["-D", "--defined-only"], &so);
     let exported: BTreeSet<String> = dynamic
         .iter()
@@ -640,7 +552,7 @@ fn shared_library_exports_exactly_the_header_functions() {
     );
 
     // librmsprop.a defines the same functions.
-    let a = paths().release.join("librmsprop.a");
+    let a = paths().static_lib.clone();
     let in_static: BTreeSet<String> = defined_symbols(&["--defined-only"], &a)
         .into_iter()
         .filter(|(n, k)| n.starts_with("rmsprop_") && k == "T")
@@ -660,10 +572,10 @@ fn shared_library_exports_exactly_the_header_functions() {
 
 #[test]
 fn header_declares_each_function_once() {
-    let (_, duplicates) = header_functions();
+    let (_, repeated) = header_functions();
     assert!(
-        duplicates.is_empty(),
-        "rmsprop.h declares these functions more than once (cbindgen parses a source file twice?): {duplicates:?}"
+        repeated.is_empty(),
+        "rmsprop.h declares these functions more than once (cbindgen parses a source file twice?): {repeated:?}"
     );
 }
 
@@ -811,7 +723,7 @@ fn install_then_consume_with_find_package_and_pkg_config() {
     run(Command::new("sh")
         .arg(p.root.join("c_examples/install.sh"))
         .arg(&prefix)
-        .env("RMSPROP_LIB_DIR", &p.release));
+        .env("RMSPROP_LIB_DIR", &p.dir));
     for f in [
         "include/rmsprop.h",
         "include/rmsprop.hpp",

@@ -1,7 +1,7 @@
 //! Data-parallel training over MPI with a sharded optimizer state
 //! (`c_examples/mpi/mpi_trainer.c`, documented in `docs/mpi.md`).
 //!
-//! Builds the release library (`cargo build --release --lib`, same target directory),
+//! Builds the release library (`common::library::release()`, same target directory),
 //! compiles the trainer with `mpicc` against `librmsprop.so` (rpath), and runs it with
 //! `mpirun -np K` for K = 1..4 on the real digits data set. Checks that:
 //! - the parameters are bit-identical after every step whatever the rank count, with
@@ -14,6 +14,8 @@
 //!
 //! MPI is required: without `mpicc`/`mpirun` these tests FAIL (they do not skip).
 //! Install it with `apt-get install openmpi-bin libopenmpi-dev`.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,49 +65,11 @@ fn tool_output(cmd: &mut Command, what: &str) -> std::process::Output {
     }
 }
 
-/// `librmsprop.so`'s directory from `cargo build --release --lib`, run with the cargo that
-/// runs these tests, so it uses the same target directory (lock waits included).
-fn build_release_lib() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--lib",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build --release --lib");
-    assert!(out.status.success(), "cargo build --release --lib failed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    for line in stdout
-        .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-    {
-        let Some(start) = line.find("\"filenames\":[") else {
-            continue;
-        };
-        let list = &line[start + 13..];
-        let list = &list[..list.find(']').unwrap_or(list.len())];
-        for name in list.split(',').map(|s| s.trim_matches('"')) {
-            if name.ends_with("/librmsprop.so") {
-                return Path::new(name)
-                    .parent()
-                    .expect("library directory")
-                    .to_path_buf();
-            }
-        }
-    }
-    panic!("cargo build --release --lib produced no librmsprop.so:\n{stdout}");
-}
-
 /// The trainer, compiled once per test binary with warnings as errors.
 fn trainer() -> &'static Path {
     static TRAINER: OnceLock<PathBuf> = OnceLock::new();
     TRAINER.get_or_init(|| {
-        let lib_dir = build_release_lib();
+        let lib_dir = &common::library::release().dir;
         let exe = scratch("bin").join("mpi_trainer");
         let mut cmd = Command::new("mpicc");
         cmd.args([
@@ -121,7 +85,7 @@ fn trainer() -> &'static Path {
         .arg(root().join("include"))
         .arg(root().join("c_examples/mpi/mpi_trainer.c"))
         .arg("-L")
-        .arg(&lib_dir)
+        .arg(lib_dir)
         .arg("-lrmsprop")
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .arg("-lm")
@@ -422,4 +386,99 @@ fn sharded_checkpoints_resume_bit_identically() {
             bad.stderr
         );
     }
+}
+
+/// The example block of docs/mpi.md: the `mpirun` arguments after `./mpi_trainer` and the
+/// expected output lines.
+fn doc_example() -> (usize, Vec<String>, Vec<String>) {
+    let doc = fs::read_to_string(root().join("docs/mpi.md")).expect("read docs/mpi.md");
+    let start = doc
+        .find("```\n$ mpirun -np ")
+        .expect("docs/mpi.md has no example block starting with `$ mpirun -np`")
+        + 4;
+    let block = &doc[start..start + doc[start..].find("```").expect("unterminated block")];
+    let mut lines = block.lines();
+    let command: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let ["$", "mpirun", "-np", np, "./mpi_trainer", args @ ..] = command.as_slice() else {
+        panic!("unexpected example command {command:?}");
+    };
+    // `--data <path>` is replaced by the test's absolute path.
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if *a == "--data" {
+            it.next();
+        } else {
+            rest.push(a.to_string());
+        }
+    }
+    (
+        np.parse().expect("rank count"),
+        rest,
+        lines.map(str::to_string).collect(),
+    )
+}
+
+/// Whether a real output line matches a documented one: tokens equal, except `<...>`
+/// (any value) and the numbers of the `final` line (within 0.02: libm-dependent).
+fn line_matches(doc: &str, real: &str) -> bool {
+    let d: Vec<&str> = doc.split_whitespace().collect();
+    let r: Vec<&str> = real.split_whitespace().collect();
+    let is_final = d.first() == Some(&"final");
+    d.len() == r.len()
+        && d.iter().zip(&r).enumerate().all(|(i, (d, r))| {
+            if d.starts_with('<') && d.ends_with('>') {
+                return true;
+            }
+            if is_final
+                && i > 2
+                && let (Ok(a), Ok(b)) = (d.parse::<f64>(), r.parse::<f64>())
+            {
+                return (a - b).abs() <= 0.02;
+            }
+            d == r
+        })
+}
+
+#[test]
+fn docs_example_matches_a_real_run() {
+    let (np, args, expected) = doc_example();
+    assert!(expected.len() >= 5, "example too short: {expected:?}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = mpirun_ok(np, &args);
+    let real: Vec<&str> = run.stdout.lines().collect();
+    // Match in order; a documented `...` skips any number of real lines.
+    let mut at = 0;
+    let mut skipping = false;
+    for doc in &expected {
+        if doc.trim() == "..." {
+            skipping = true;
+            continue;
+        }
+        let found = (at..real.len())
+            .take(if skipping { usize::MAX } else { 1 })
+            .find(|&i| line_matches(doc, real[i]));
+        let Some(i) = found else {
+            panic!(
+                "docs/mpi.md's example line {doc:?} does not match the run's output \
+                 (from line {at}):\n{}",
+                run.stdout
+            );
+        };
+        at = i + 1;
+        skipping = false;
+    }
+    assert_eq!(
+        at,
+        real.len(),
+        "the run printed more than docs/mpi.md shows:\n{}",
+        run.stdout
+    );
+    // The line matcher itself: a wrong hash placeholder-free line would not match.
+    assert!(!line_matches("step 1 lr 1 hash 00", "step 1 lr 1 hash 01"));
+    assert!(line_matches("step 1 lr 1 hash <h>", "step 1 lr 1 hash 01"));
+    assert!(!line_matches(
+        "final step 100 train_acc 0.9910",
+        "final step 100 train_acc 0.9610"
+    ));
 }

@@ -8,7 +8,7 @@ set cover (repeatedly the input with the most uncovered edges, smaller first on 
 keeps only those inputs. Coverage stays the same (edges).
 
 `--pack N` (for `c_api_sequence` only) then bundles up to N kept programs per file, joined
-by `PROGRAM_SEPARATOR` from common.rs (each part runs from a fresh state, exactly as its
+by `PROGRAM_SEPARATOR` from common/program.rs (each part runs from a fresh state, exactly as its
 own input would). The coverage does not change, and the file count drops to a few
 hundred.
 
@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Must equal PROGRAM_SEPARATOR in common.rs.
+# Must equal PROGRAM_SEPARATOR in common/program.rs.
 SEPARATOR = b"\xff\x00RMSPROP-FUZZ-NEXT-PROGRAM\x00\xff"
 MAX_BUNDLE = 4096
 

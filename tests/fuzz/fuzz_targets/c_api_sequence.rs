@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../common.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
 fuzz_target!(|data: &[u8]| common::c_api_sequence(data));
