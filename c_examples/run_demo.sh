@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --lib
+# Programs linked against librmsprop.so load it by its SONAME (docs/packaging.md).
+ln -sf librmsprop.so target/release/librmsprop.so.0
 mkdir -p target/demo
 cc -std=c11 -O2 -Wall -Wextra -Iinclude c_examples/mlp_digits.c \
    -Ltarget/release -lrmsprop -Wl,-rpath,"$PWD/target/release" -lm -o target/demo/mlp_digits

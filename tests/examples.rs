@@ -179,15 +179,15 @@ fn needed(exe: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The shared build records "librmsprop.so" (the SONAME, no build path); the static one
+/// The shared build records "librmsprop.so.0" (the SONAME, no build path); the static one
 /// does not need the library at all.
 fn check_linkage(exe: &Path, link: Link) {
     let needed = needed(exe);
     let uses_so = needed.iter().any(|n| n.contains("rmsprop"));
     match link {
         Link::Shared => assert!(
-            needed.iter().any(|n| n == "librmsprop.so"),
-            "{} should need librmsprop.so by its SONAME, needs {needed:?}",
+            needed.iter().any(|n| n == "librmsprop.so.0"),
+            "{} should need librmsprop.so.0 by its SONAME, needs {needed:?}",
             exe.display()
         ),
         Link::Static => assert!(

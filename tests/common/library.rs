@@ -90,5 +90,12 @@ fn build_release() -> Result<Library, String> {
             return Err(format!("{} missing after cargo build", f.display()));
         }
     }
+    // Programs linked against librmsprop.so load it by its SONAME, librmsprop.so.0.
+    let link = lib.dir.join("librmsprop.so.0");
+    if std::fs::read_link(&link).ok() != Some(PathBuf::from("librmsprop.so")) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("librmsprop.so", &link)
+            .map_err(|e| format!("symlink {}: {e}", link.display()))?;
+    }
     Ok(lib)
 }

@@ -87,6 +87,11 @@ def build(no_build: bool) -> tuple[Path, Path]:
         subprocess.run(["cargo", "build", "--release", "--lib"], cwd=ROOT, check=True)
     if not (lib_dir / "librmsprop.so").exists():
         sys.exit(f"{lib_dir / 'librmsprop.so'} missing: build the library first")
+    # Programs linked against librmsprop.so load it by its SONAME, librmsprop.so.0.
+    soname_link = lib_dir / "librmsprop.so.0"
+    if not soname_link.is_symlink():
+        soname_link.unlink(missing_ok=True)
+        soname_link.symlink_to("librmsprop.so")
     cc = os.environ.get("CC", "cc")
     probe = bin_dir / "stream_probe"
     driver = bin_dir / "abi_bench"

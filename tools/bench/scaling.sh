@@ -26,6 +26,7 @@ prepare() {
   mkdir -p "$PREBUILT"
   cp "$tdir/release/librmsprop.so" "$PREBUILT/librmsprop.so"
   strip -S "$PREBUILT/librmsprop.so" 2>/dev/null || true
+  ln -sf librmsprop.so "$PREBUILT/librmsprop.so.0"   # the SONAME the drivers load
   cc -O3 -march=x86-64-v3 -pthread -Iinclude -o "$PREBUILT/abi_bench" tools/bench/abi_bench.c \
     -L"$PREBUILT" -lrmsprop -Wl,-rpath,'$ORIGIN'
   cc -O3 -march=x86-64-v3 -pthread -o "$PREBUILT/stream_probe" tools/bench/stream_probe.c
