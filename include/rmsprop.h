@@ -392,7 +392,10 @@ RmspropStatus rmsprop_step_f64(struct RmspropOptimizer *optimizer,
  * optax `update` for an `f32` optimizer over a list of tensors, in one parallel dispatch:
  * `grads[i]` and `updates[i]` point to `sizes[i]` elements (NULL allowed for empty tensors).
  *
- * Either every `updates[i] == grads[i]` (all in place) or no buffer overlaps any other.
+ * Either every non-empty tensor has `updates[i] == grads[i]` (all in place), or no
+ * destination buffer overlaps any other buffer (the gradient buffers, read-only, may overlap
+ * each other). An empty tensor's two pointers are never used: any value, NULL included, and
+ * they take no part in the in-place or overlap decisions.
  * Returns and errors as `rmsprop_update_f32`; `num_tensors` must equal the layout's count.
  */
 RmspropStatus rmsprop_update_tensors_f32(struct RmspropOptimizer *optimizer,
@@ -410,7 +413,9 @@ RmspropStatus rmsprop_update_tensors_f64(struct RmspropOptimizer *optimizer,
 
 /**
  * The fused step (optax `update` + `apply_updates`) for an `f32` optimizer over a list of
- * tensors in one parallel dispatch. No buffer may overlap any other.
+ * tensors in one parallel dispatch. No params buffer may overlap another params buffer or
+ * any gradient buffer (the gradient buffers, read-only, may overlap each other; in place is
+ * not allowed). An empty tensor's two pointers are never used: any value, NULL included.
  * Returns and errors as `rmsprop_step_f32`.
  */
 RmspropStatus rmsprop_step_tensors_f32(struct RmspropOptimizer *optimizer,

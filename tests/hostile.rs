@@ -597,3 +597,95 @@ fn rust_calls_into_the_c_abi_with_null_and_garbage() {
     capi::rmsprop_destroy(h);
     capi::rmsprop_options_free(o);
 }
+
+/// Issue: empty tensors must not take part in the in-place or overlap decisions of the list
+/// entry points. Layout {3, 0, 5}: in place for the non-empty tensors, and any pointer for the
+/// empty one (NULL, or one into another tensor's buffer), must compute exactly what the flat
+/// in-place update computes on a twin handle; the list step likewise ignores where the empty
+/// tensor's pointers point.
+#[test]
+fn list_calls_ignore_empty_tensors_pointers() {
+    use std::ptr::null_mut;
+    fn handle(dtype: capi::RmspropDtype) -> *mut capi::RmspropOptimizer {
+        let mut o = null_mut();
+        assert_eq!(capi::rmsprop_options_new(0.01, &mut o), capi::RMSPROP_OK);
+        assert_eq!(capi::rmsprop_options_set_momentum(o, 0.9), capi::RMSPROP_OK);
+        assert_eq!(
+            capi::rmsprop_options_set_centered(o, true),
+            capi::RMSPROP_OK
+        );
+        let mut h = null_mut();
+        let sizes = [3usize, 0, 5];
+        assert_eq!(
+            capi::rmsprop_create(o, sizes.as_ptr(), 3, dtype, &mut h),
+            capi::RMSPROP_OK
+        );
+        assert_eq!(capi::rmsprop_set_threads(h, 1), capi::RMSPROP_OK);
+        capi::rmsprop_options_free(o);
+        h
+    }
+    let grads = |k: usize| -> Vec<f64> { (0..8).map(|i| ((i + 3 * k) as f64).sin()).collect() };
+
+    // f32, update in place: list handle vs flat twin.
+    let (h, twin) = (
+        handle(capi::RMSPROP_DTYPE_F32),
+        handle(capi::RMSPROP_DTYPE_F32),
+    );
+    let mut elsewhere = [7.0f32; 2];
+    for k in 0..3 {
+        let mut flat: Vec<f32> = grads(k).iter().map(|&x| x as f32).collect();
+        let mut list = flat.clone();
+        let (a, b) = list.split_at_mut(3);
+        // The empty tensor: gradient pointer NULL, then inside tensor 2, then elsewhere;
+        // its update pointer a distinct one each time.
+        let empty_g: [*const f32; 3] = [std::ptr::null(), b.as_ptr(), elsewhere.as_ptr()];
+        let empty_u: [*mut f32; 3] = [elsewhere.as_mut_ptr(), a.as_mut_ptr(), null_mut()];
+        let g = [a.as_ptr(), empty_g[k], b.as_ptr()];
+        let u = [a.as_mut_ptr(), empty_u[k], b.as_mut_ptr()];
+        let st = capi::rmsprop_update_tensors_f32(h, g.as_ptr(), u.as_ptr(), 3);
+        assert_eq!(st, capi::RMSPROP_OK, "call {k}: {}", last_error());
+        assert_eq!(
+            capi::rmsprop_update_f32(twin, flat.as_ptr(), flat.as_mut_ptr(), 8),
+            capi::RMSPROP_OK
+        );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&list), bits(&flat), "call {k}: in-place list vs flat");
+    }
+    assert_eq!(elsewhere, [7.0; 2], "the empty tensor's buffer was written");
+    capi::rmsprop_destroy(h);
+    capi::rmsprop_destroy(twin);
+
+    // f64, step over lists: the empty tensor's params pointer inside grads[0] and its grads
+    // pointer inside params[2] are not overlaps.
+    let (h, twin) = (
+        handle(capi::RMSPROP_DTYPE_F64),
+        handle(capi::RMSPROP_DTYPE_F64),
+    );
+    let mut p_list: Vec<f64> = (0..8).map(|i| 1.0 + i as f64).collect();
+    let mut p_flat = p_list.clone();
+    for k in 0..3 {
+        let g_all = grads(k);
+        let (pa, pb) = p_list.split_at_mut(3);
+        let p = [pa.as_mut_ptr(), g_all.as_ptr() as *mut f64, pb.as_mut_ptr()];
+        let g = [g_all.as_ptr(), pb.as_ptr(), g_all[3..].as_ptr()];
+        let st = capi::rmsprop_step_tensors_f64(h, p.as_ptr(), g.as_ptr(), 3);
+        assert_eq!(st, capi::RMSPROP_OK, "step {k}: {}", last_error());
+        assert_eq!(
+            capi::rmsprop_step_f64(twin, p_flat.as_mut_ptr(), g_all.as_ptr(), 8),
+            capi::RMSPROP_OK
+        );
+        assert_eq!(g_all, grads(k), "gradients written");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p_list), bits(&p_flat), "step {k}: list vs flat");
+    }
+    capi::rmsprop_destroy(h);
+    capi::rmsprop_destroy(twin);
+}
+
+fn last_error() -> String {
+    // SAFETY: the library returns a NUL-terminated string valid until the next failing call
+    // on this thread.
+    unsafe { std::ffi::CStr::from_ptr(capi::rmsprop_last_error_message()) }
+        .to_string_lossy()
+        .into_owned()
+}

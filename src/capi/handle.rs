@@ -366,8 +366,14 @@ fn list_call<T: Elem>(
         let srcp = unsafe { slice(src, num_tensors, "grads")? };
         // SAFETY: as above.
         let dstp = unsafe { slice(dst, num_tensors, if step { "params" } else { "updates" })? };
-        let in_place =
-            !step && num_tensors > 0 && srcp.iter().zip(dstp).all(|(&s, &d)| std::ptr::eq(s, d));
+        // In place when every non-empty tensor's update overwrites its gradient; an empty
+        // tensor's pointers are never read or written, so they take no part in the decision.
+        let in_place = !step
+            && srcp
+                .iter()
+                .zip(dstp)
+                .zip(sizes)
+                .all(|((&s, &d), &n)| n == 0 || std::ptr::eq(s, d));
         let sz = size_of::<T>();
         let spans = &mut inner.spans;
         spans.clear();
@@ -475,7 +481,10 @@ pub extern "C" fn rmsprop_step_f64(
 /// optax `update` for an `f32` optimizer over a list of tensors, in one parallel dispatch:
 /// `grads[i]` and `updates[i]` point to `sizes[i]` elements (NULL allowed for empty tensors).
 ///
-/// Either every `updates[i] == grads[i]` (all in place) or no buffer overlaps any other.
+/// Either every non-empty tensor has `updates[i] == grads[i]` (all in place), or no
+/// destination buffer overlaps any other buffer (the gradient buffers, read-only, may overlap
+/// each other). An empty tensor's two pointers are never used: any value, NULL included, and
+/// they take no part in the in-place or overlap decisions.
 /// Returns and errors as `rmsprop_update_f32`; `num_tensors` must equal the layout's count.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_update_tensors_f32(
@@ -499,7 +508,9 @@ pub extern "C" fn rmsprop_update_tensors_f64(
 }
 
 /// The fused step (optax `update` + `apply_updates`) for an `f32` optimizer over a list of
-/// tensors in one parallel dispatch. No buffer may overlap any other.
+/// tensors in one parallel dispatch. No params buffer may overlap another params buffer or
+/// any gradient buffer (the gradient buffers, read-only, may overlap each other; in place is
+/// not allowed). An empty tensor's two pointers are never used: any value, NULL included.
 /// Returns and errors as `rmsprop_step_f32`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_step_tensors_f32(
