@@ -1,7 +1,10 @@
 /*
  * rmsprop.h: optax.rmsprop, exactly, for C and C++.
  *
- * The C API of the rmsprop library (librmsprop.so / librmsprop.a). Quick tour:
+ * The C API of the rmsprop library (librmsprop.so / librmsprop.a). The functions below are
+ * declared in this order, one section each:
+ *   rmsprop_version_*                             the loaded library's version
+ *   rmsprop_status_name                           status codes and their names
  *   rmsprop_options_new / rmsprop_options_set_*   every optax.rmsprop argument, optax defaults
  *   rmsprop_schedule_*                            optax's learning-rate schedules
  *   rmsprop_create / rmsprop_destroy              optax init over a layout of tensor sizes
@@ -11,11 +14,16 @@
  *   rmsprop_get_state_* / rmsprop_set_state_*     nu, mu, trace per tensor; counts; reset
  *   rmsprop_set_learning_rate / _decay / ...      inject_hyperparams-style changes
  *   rmsprop_set_threads                           worker threads per handle
+ *   rmsprop_checkpoint_*                          the whole state as bytes or an atomic file
+ *   rmsprop_last_error_message                    why the last call on this thread failed
  *
- * Conventions: every fallible function returns RmspropStatus (RMSPROP_OK == 0). On error
- * nothing changes and rmsprop_last_error_message() says why. No function panics or aborts
- * across this boundary. Objects are opaque; whoever creates one frees it with the matching
- * *_free / rmsprop_destroy, which accept NULL.
+ * Conventions: every fallible function returns RmspropStatus (RMSPROP_OK == 0); its doc
+ * comment lists every error it can return. On error nothing changes and
+ * rmsprop_last_error_message() says why. Every pointer is checked before use: NULL where one
+ * is required, misaligned, or a range that wraps the address space give
+ * RMSPROP_ERR_NULL_POINTER, RMSPROP_ERR_MISALIGNED, RMSPROP_ERR_OVERFLOW. No function
+ * panics or aborts across this boundary. Objects are opaque; whoever creates one frees it
+ * with the matching *_free / rmsprop_destroy, which accept NULL.
  *
  * Floating point: steps compute in the buffers' dtype with optax's (jitted) rounding. Like
  * XLA:CPU, each kernel call sets flush-to-zero / denormals-are-zero on the thread that runs
@@ -81,31 +89,6 @@ typedef int32_t RmspropDtype;
 typedef int32_t RmspropComponent;
 
 /**
- * `float` buffers.
- */
-#define RMSPROP_DTYPE_F32 1
-
-/**
- * `double` buffers.
- */
-#define RMSPROP_DTYPE_F64 2
-
-/**
- * `nu`, the EMA of squared gradients (always present).
- */
-#define RMSPROP_NU 1
-
-/**
- * `mu`, the EMA of gradients (centered only).
- */
-#define RMSPROP_MU 2
-
-/**
- * `trace`, the momentum buffer (momentum set only).
- */
-#define RMSPROP_TRACE 3
-
-/**
  * Success.
  */
 #define RMSPROP_OK 0
@@ -147,7 +130,7 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_ERR_NO_SUCH_STATE 7
 
 /**
- * A buffer was not aligned to its element type.
+ * A pointer (buffer, handle, options, schedule or out-pointer) was not aligned to its type.
  */
 #define RMSPROP_ERR_MISALIGNED 8
 
@@ -177,12 +160,14 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_ERR_POISONED 13
 
 /**
- * An internal error (a caught panic). Please report it.
+ * An internal error (a caught panic). Please report it. Any fallible function may return it
+ * (it is not repeated in each function's list of errors).
  */
 #define RMSPROP_ERR_INTERNAL 14
 
 /**
- * A size computation overflowed.
+ * A size computation overflowed, or a pointer's range wraps the address space (a huge
+ * length, or a pointer near the top of memory).
  */
 #define RMSPROP_ERR_OVERFLOW 15
 
@@ -221,228 +206,57 @@ typedef int32_t RmspropComponent;
  */
 #define RMSPROP_ERR_OUT_OF_MEMORY 22
 
+/**
+ * `float` buffers.
+ */
+#define RMSPROP_DTYPE_F32 1
+
+/**
+ * `double` buffers.
+ */
+#define RMSPROP_DTYPE_F64 2
+
+/**
+ * `nu`, the EMA of squared gradients (always present).
+ */
+#define RMSPROP_NU 1
+
+/**
+ * `mu`, the EMA of gradients (centered only).
+ */
+#define RMSPROP_MU 2
+
+/**
+ * `trace`, the momentum buffer (momentum set only).
+ */
+#define RMSPROP_TRACE 3
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * The exact size in bytes of this optimizer's checkpoint into `*out` (what
- * `rmsprop_checkpoint_save` writes and needs).
+ * The loaded library's version as `MAJOR * 10000 + MINOR * 100 + PATCH`; compare with
+ * `RMSPROP_VERSION_NUMBER` from the header you compiled against.
  *
- * Mirrors: Rust `checkpoint::encoded_len`. Ownership: nothing is allocated.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
- * (`optimizer` or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY`
- * (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
- * error.
- * Threading: const, may run concurrently with other const calls on the handle.
+ * Threading: any thread. Never fails.
  */
-RmspropStatus rmsprop_checkpoint_size(const struct RmspropOptimizer *optimizer, size_t *out);
+uint32_t rmsprop_version_number(void);
 
 /**
- * Write the optimizer's checkpoint into `buf` (`len` bytes available): the whole state,
- * configuration included (format: docs/checkpoint-format.md, versioned, CRC-32 checked).
- * Exactly `rmsprop_checkpoint_size` bytes are written, from `buf[0]`; the rest of `buf` is
- * untouched. On success `*written` (may be NULL) receives that size.
+ * The loaded library's version as a static NUL-terminated string ("0.1.0").
  *
- * Mirrors: saving the optax state pytree together with the `optax.rmsprop` arguments;
- * Rust `checkpoint::write_to`. Ownership: `buf` belongs to the caller; no allocation.
- * Errors: `RMSPROP_ERR_BUFFER_TOO_SMALL` (`len` below the size; the message says how many
- * bytes are needed), `RMSPROP_ERR_NULL_POINTER` (optimizer; buf when it is needed),
- * `RMSPROP_ERR_MISALIGNED` (optimizer, written), `RMSPROP_ERR_OVERFLOW` (a pointer range
- * wraps the address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
- * `RMSPROP_ERR_POISONED`; on error nothing is written to `buf` or `*written`.
- * Threading: const, may run concurrently with other const calls on the handle.
+ * Ownership: static storage, never free it. Threading: any thread.
  */
-RmspropStatus rmsprop_checkpoint_save(const struct RmspropOptimizer *optimizer,
-                                      void *buf,
-                                      size_t len,
-                                      size_t *written);
+const char *rmsprop_version_string(void);
 
 /**
- * Load a checkpoint (`len` bytes at `buf`) into the optimizer: its configuration
- * (hyperparameters, learning rate or schedule, centered/momentum, skip flag), skipped
- * counter, counts and nu/mu/trace all become the checkpoint's; the thread setting is
- * kept. The checkpoint's layout (tensor sizes) and dtype must equal the optimizer's.
- * Everything is validated before anything changes: on any error the optimizer is exactly
- * as it was.
+ * A static, NUL-terminated name for a status code ("RMSPROP_ERR_BUSY"); "RMSPROP_UNKNOWN_STATUS"
+ * for values this library never returns.
  *
- * Mirrors: restoring a saved optax state and its `optax.rmsprop` arguments; Rust
- * `checkpoint::restore`. Ownership: `buf` is only read, during the call.
- * Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT` (bad magic, truncated, checksum, invalid
- * content), `RMSPROP_ERR_CHECKPOINT_VERSION` (written by a newer format version),
- * `RMSPROP_ERR_CHECKPOINT_MISMATCH` (layout or dtype differs), `RMSPROP_ERR_NULL_POINTER`
- * (optimizer; buf when len > 0), `RMSPROP_ERR_MISALIGNED` (optimizer),
- * `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or `buf + len` wraps the address
- * space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
- * `RMSPROP_ERR_POISONED`. Threading: exclusive use of the handle.
+ * Ownership: static storage, never free it. Threading: any thread.
  */
-RmspropStatus rmsprop_checkpoint_load(struct RmspropOptimizer *optimizer,
-                                      const void *buf,
-                                      size_t len);
-
-/**
- * Save the optimizer's checkpoint to the file `path` (NUL-terminated; raw bytes on
- * Unix) atomically: written to a temporary file in the same directory, fsynced, renamed
- * over `path`, then the directory is fsynced. A crash at any point leaves either the
- * complete old file or the complete new one. On error the temporary file is removed and
- * `path` is untouched (a process killed mid-save may leave a `.<name>.tmp-*` file,
- * which is never read and can be deleted).
- *
- * Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.
- * Errors: `RMSPROP_ERR_IO` (cannot create, write, sync or rename; the message names the
- * file and the OS error), `RMSPROP_ERR_NULL_POINTER` (optimizer, path),
- * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is misaligned or wraps the
- * address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
- * `RMSPROP_ERR_POISONED`.
- * Threading: const (the handle is read-locked while the file is written).
- */
-RmspropStatus rmsprop_checkpoint_save_file(const struct RmspropOptimizer *optimizer,
-                                           const char *path);
-
-/**
- * Read the checkpoint file `path` and load it as `rmsprop_checkpoint_load` does (full
- * state and configuration; layout and dtype must match; unchanged on any error).
- *
- * Mirrors: Rust `checkpoint::load_file`. Ownership: `path` is only read.
- * Errors: `RMSPROP_ERR_IO` (cannot read the file), `RMSPROP_ERR_NULL_POINTER` (path), and
- * errors as `rmsprop_checkpoint_load`. Threading: exclusive use of the handle (the file is
- * read before the handle is locked).
- */
-RmspropStatus rmsprop_checkpoint_load_file(struct RmspropOptimizer *optimizer, const char *path);
-
-/**
- * Create a new optimizer from a checkpoint (`len` bytes at `buf`), in the checkpoint's
- * dtype and layout, with its configuration and full state; threads: rayon's global pool
- * (as `rmsprop_create`). Query the result with `rmsprop_dtype`, `rmsprop_num_tensors`, ...
- *
- * Mirrors: Rust `checkpoint::decode_any`. Ownership: `buf` is only read; on success `*out`
- * owns a new handle, to be released with `rmsprop_destroy`.
- * Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT`, `RMSPROP_ERR_CHECKPOINT_VERSION` (as
- * `rmsprop_checkpoint_load`), `RMSPROP_ERR_NULL_POINTER` (out; buf when len > 0),
- * `RMSPROP_ERR_MISALIGNED` (out), `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or a
- * pointer range wraps the address space); `*out` untouched on error. Threading: any thread.
- */
-RmspropStatus rmsprop_create_from_checkpoint(const void *buf,
-                                             size_t len,
-                                             struct RmspropOptimizer **out);
-
-/**
- * The message of the most recent failed call on the calling thread, as a NUL-terminated
- * string ("decay must be in [0, 1], got 1.5"); an empty string if no call has failed.
- *
- * Ownership: the library owns the string; it stays valid until the next failing call on
- * this thread. Copy it if you need it longer.
- * Threading: per thread. (Go callers: lock the goroutine to its OS thread around the call
- * and this read, since goroutines migrate.) Never fails.
- */
-const char *rmsprop_last_error_message(void);
-
-/**
- * Create an optimizer: optax `rmsprop(...).init(params)` for `num_tensors` tensors of
- * `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`).
- * `nu` starts at `initial_scale`, `mu` and `trace` at 0, counts at 0.
- *
- * Ownership: `options` is only read (free it whenever you like); on success `*out` owns a
- * new handle, to be released with `rmsprop_destroy`. `sizes` may be NULL when
- * `num_tensors` is 0. Threads: rayon's global pool until `rmsprop_set_threads`.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (`options`, `sizes`, `out`),
- * `RMSPROP_ERR_BAD_ENUM` (dtype), `RMSPROP_ERR_OVERFLOW` (the total size or the state's
- * byte size overflows; `num_tensors` too large for the `sizes` array; a pointer range wraps
- * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated);
- * `*out` untouched on error. Any thread.
- */
-RmspropStatus rmsprop_create(const struct RmspropOptions *options,
-                             const size_t *sizes,
-                             size_t num_tensors,
-                             RmspropDtype dtype,
-                             struct RmspropOptimizer **out);
-
-/**
- * Destroy an optimizer and free its state. NULL is a no-op.
- *
- * Ownership: `optimizer` must come from `rmsprop_create` (or
- * `rmsprop_create_from_checkpoint`) and is invalid afterwards; using it again is undefined
- * behaviour (not detectable). Must not race with other calls on it.
- */
-void rmsprop_destroy(struct RmspropOptimizer *optimizer);
-
-/**
- * The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
- *
- * Every query (`rmsprop_dtype`, `rmsprop_num_tensors`, ...): errors
- * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
- * or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY` (a
- * mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
- * error. Threading: const, may run concurrently with other const calls on the handle.
- */
-RmspropStatus rmsprop_dtype(const struct RmspropOptimizer *optimizer, RmspropDtype *out);
-
-/**
- * The number of tensors in the layout into `*out`. Errors as `rmsprop_dtype`.
- */
-RmspropStatus rmsprop_num_tensors(const struct RmspropOptimizer *optimizer, size_t *out);
-
-/**
- * The total element count of the layout (the length of the flat buffers) into `*out`.
- * Errors as `rmsprop_dtype`.
- */
-RmspropStatus rmsprop_total_elements(const struct RmspropOptimizer *optimizer, size_t *out);
-
-/**
- * The size of tensor `tensor` into `*out`. Errors as `rmsprop_dtype`, and
- * `RMSPROP_ERR_OUT_OF_RANGE` (no such tensor).
- */
-RmspropStatus rmsprop_tensor_size(const struct RmspropOptimizer *optimizer,
-                                  size_t tensor,
-                                  size_t *out);
-
-/**
- * The learning rate the next step will use (the schedule at the current count, rounded to
- * the optimizer's dtype), into `*out`. Errors as `rmsprop_dtype`.
- */
-RmspropStatus rmsprop_current_learning_rate(const struct RmspropOptimizer *optimizer, double *out);
-
-/**
- * Set a fixed learning rate between steps (as with `optax.inject_hyperparams`); replaces
- * any schedule. Counts are kept.
- *
- * Every `rmsprop_set_*` hyperparameter setter: errors `RMSPROP_ERR_INVALID_HYPERPARAMETER`
- * (the value breaks the rule of its `rmsprop_options_set_*` twin), `RMSPROP_ERR_NULL_POINTER`,
- * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or wraps
- * the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
- * `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
- */
-RmspropStatus rmsprop_set_learning_rate(struct RmspropOptimizer *optimizer, double learning_rate);
-
-/**
- * Replace the learning-rate schedule between steps (copied); it continues from the
- * current schedule count. Errors as `rmsprop_set_learning_rate` (the pointer rule applies
- * to `schedule` too).
- */
-RmspropStatus rmsprop_set_learning_rate_schedule(struct RmspropOptimizer *optimizer,
-                                                 const struct RmspropSchedule *schedule);
-
-/**
- * Set `decay` between steps (finite, in [0, 1]). Errors as `rmsprop_set_learning_rate`.
- */
-RmspropStatus rmsprop_set_decay(struct RmspropOptimizer *optimizer, double decay);
-
-/**
- * Set `eps` between steps (finite, >= 0). Errors as `rmsprop_set_learning_rate`.
- */
-RmspropStatus rmsprop_set_eps(struct RmspropOptimizer *optimizer, double eps);
-
-/**
- * Set `initial_scale` (finite, >= 0); it takes effect at the next `rmsprop_reset`.
- * Errors as `rmsprop_set_learning_rate`.
- */
-RmspropStatus rmsprop_set_initial_scale(struct RmspropOptimizer *optimizer, double initial_scale);
-
-/**
- * Set `momentum` between steps (finite); only for optimizers created with momentum
- * (else `RMSPROP_ERR_NO_SUCH_STATE`). Errors as `rmsprop_set_learning_rate`.
- */
-RmspropStatus rmsprop_set_momentum(struct RmspropOptimizer *optimizer, double momentum);
+const char *rmsprop_status_name(RmspropStatus status);
 
 /**
  * Create options with optax's defaults (`decay` 0.9, `eps` 1e-8, `initial_scale` 0,
@@ -680,108 +494,63 @@ RmspropStatus rmsprop_schedule_value(const struct RmspropSchedule *schedule,
 void rmsprop_schedule_free(struct RmspropSchedule *schedule);
 
 /**
- * Copy tensor `tensor`'s part of a state component (`RMSPROP_NU`, `RMSPROP_MU`,
- * `RMSPROP_TRACE`: optax's `nu`, `mu`, `trace`) of an `f32` optimizer into `out`
- * (`n` must equal the tensor's size; `out` may be NULL when it is 0).
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
- * (`optimizer` or the buffer is NULL, misaligned, or its range wraps the address space),
- * `RMSPROP_ERR_BAD_ENUM` (component), `RMSPROP_ERR_NO_SUCH_STATE` (mu without centered,
- * trace without momentum), `RMSPROP_ERR_OUT_OF_RANGE` (tensor), `RMSPROP_ERR_LENGTH_MISMATCH`
- * (`n`), `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (a mutating call
- * is running on this handle), `RMSPROP_ERR_POISONED`; `out` untouched on error.
- * Threading: may run concurrently with other `const` calls.
+ * Create an optimizer: optax `rmsprop(...).init(params)` for `num_tensors` tensors of
+ * `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`).
+ * `nu` starts at `initial_scale`, `mu` and `trace` at 0, counts at 0.
+ *
+ * Ownership: `options` is only read (free it whenever you like); on success `*out` owns a
+ * new handle, to be released with `rmsprop_destroy`. `sizes` may be NULL when
+ * `num_tensors` is 0. Threads: rayon's global pool until `rmsprop_set_threads`.
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (`options`, `sizes`, `out`),
+ * `RMSPROP_ERR_BAD_ENUM` (dtype), `RMSPROP_ERR_OVERFLOW` (the total size or the state's
+ * byte size overflows; `num_tensors` too large for the `sizes` array; a pointer range wraps
+ * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated);
+ * `*out` untouched on error. Any thread.
  */
-RmspropStatus rmsprop_get_state_f32(const struct RmspropOptimizer *optimizer,
-                                    RmspropComponent component,
-                                    size_t tensor,
-                                    float *out,
-                                    size_t n);
+RmspropStatus rmsprop_create(const struct RmspropOptions *options,
+                             const size_t *sizes,
+                             size_t num_tensors,
+                             RmspropDtype dtype,
+                             struct RmspropOptimizer **out);
 
 /**
- * `rmsprop_get_state_f32` for an `f64` optimizer.
+ * Destroy an optimizer and free its state. NULL is a no-op.
+ *
+ * Ownership: `optimizer` must come from `rmsprop_create` (or
+ * `rmsprop_create_from_checkpoint`) and is invalid afterwards; using it again is undefined
+ * behaviour (not detectable). Must not race with other calls on it.
  */
-RmspropStatus rmsprop_get_state_f64(const struct RmspropOptimizer *optimizer,
-                                    RmspropComponent component,
-                                    size_t tensor,
-                                    double *out,
-                                    size_t n);
+void rmsprop_destroy(struct RmspropOptimizer *optimizer);
 
 /**
- * Overwrite tensor `tensor`'s part of a state component of an `f32` optimizer from
- * `values` (`n` elements, the tensor's size), e.g. to carry an optax state in.
- * Errors as `rmsprop_get_state_f32` (`RMSPROP_ERR_BUSY`: any other call is running on this
- * handle); unchanged on error. Threading: exclusive.
+ * The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
+ *
+ * Every query (`rmsprop_dtype`, `rmsprop_num_tensors`, ...): errors
+ * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
+ * or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY` (a
+ * mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
+ * error. Threading: const, may run concurrently with other const calls on the handle.
  */
-RmspropStatus rmsprop_set_state_f32(struct RmspropOptimizer *optimizer,
-                                    RmspropComponent component,
-                                    size_t tensor,
-                                    const float *values,
-                                    size_t n);
+RmspropStatus rmsprop_dtype(const struct RmspropOptimizer *optimizer, RmspropDtype *out);
 
 /**
- * `rmsprop_set_state_f32` for an `f64` optimizer.
+ * The number of tensors in the layout into `*out`. Errors as `rmsprop_dtype`.
  */
-RmspropStatus rmsprop_set_state_f64(struct RmspropOptimizer *optimizer,
-                                    RmspropComponent component,
-                                    size_t tensor,
-                                    const double *values,
-                                    size_t n);
+RmspropStatus rmsprop_num_tensors(const struct RmspropOptimizer *optimizer, size_t *out);
 
 /**
- * Whether this configuration has state `component` (nu always; mu iff centered; trace iff
- * momentum is set) into `*out`. Errors as `rmsprop_dtype`, and `RMSPROP_ERR_BAD_ENUM`
- * (component).
- */
-RmspropStatus rmsprop_has_state(const struct RmspropOptimizer *optimizer,
-                                RmspropComponent component,
-                                bool *out);
-
-/**
- * optax's counts: `*schedule_count` (`ScaleByScheduleState.count`, the count the learning
- * rate is evaluated at: steps taken, saturating at INT32_MAX) and `*bias_correction_count`
- * (`ScaleByRmsWithCountState.count`). Both advance every step; either pointer may be NULL.
- * Errors: `RMSPROP_ERR_NULL_POINTER` (optimizer), `RMSPROP_ERR_MISALIGNED`,
- * `RMSPROP_ERR_OVERFLOW` (a pointer argument is misaligned or wraps the address space),
- * `RMSPROP_ERR_BUSY` (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`;
- * nothing is written on error. Threading: const.
- */
-RmspropStatus rmsprop_get_counts(const struct RmspropOptimizer *optimizer,
-                                 int32_t *schedule_count,
-                                 int32_t *bias_correction_count);
-
-/**
- * Set both counts (each in [0, INT32_MAX]), e.g. to resume from an optax state.
- * Errors: `RMSPROP_ERR_INVALID_HYPERPARAMETER` (negative); `RMSPROP_ERR_NULL_POINTER`,
- * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or wraps
- * the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
- * `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
- */
-RmspropStatus rmsprop_set_counts(struct RmspropOptimizer *optimizer,
-                                 int32_t schedule_count,
-                                 int32_t bias_correction_count);
-
-/**
- * Reset to the initial state (optax `init`): nu = initial_scale, mu = trace = 0, counts 0.
- * The skip counter and hyperparameters are kept. Errors: `RMSPROP_ERR_NULL_POINTER`,
- * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or
- * wraps the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
- * `RMSPROP_ERR_POISONED`. Threading: exclusive.
- */
-RmspropStatus rmsprop_reset(struct RmspropOptimizer *optimizer);
-
-/**
- * Steps skipped for non-finite gradients (see `rmsprop_options_set_skip_non_finite`).
+ * The total element count of the layout (the length of the flat buffers) into `*out`.
  * Errors as `rmsprop_dtype`.
  */
-RmspropStatus rmsprop_skipped_steps(const struct RmspropOptimizer *optimizer, uint64_t *out);
+RmspropStatus rmsprop_total_elements(const struct RmspropOptimizer *optimizer, size_t *out);
 
 /**
- * A static, NUL-terminated name for a status code ("RMSPROP_ERR_BUSY"); "RMSPROP_UNKNOWN_STATUS"
- * for values this library never returns.
- *
- * Ownership: static storage, never free it. Threading: any thread.
+ * The size of tensor `tensor` into `*out`. Errors as `rmsprop_dtype`, and
+ * `RMSPROP_ERR_OUT_OF_RANGE` (no such tensor).
  */
-const char *rmsprop_status_name(RmspropStatus status);
+RmspropStatus rmsprop_tensor_size(const struct RmspropOptimizer *optimizer,
+                                  size_t tensor,
+                                  size_t *out);
 
 /**
  * optax `update` for an `f32` optimizer over one flat buffer of all tensors (layout
@@ -901,6 +670,150 @@ RmspropStatus rmsprop_step(struct RmspropOptimizer *optimizer,
                            RmspropDtype dtype);
 
 /**
+ * Copy tensor `tensor`'s part of a state component (`RMSPROP_NU`, `RMSPROP_MU`,
+ * `RMSPROP_TRACE`: optax's `nu`, `mu`, `trace`) of an `f32` optimizer into `out`
+ * (`n` must equal the tensor's size; `out` may be NULL when it is 0).
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
+ * (`optimizer` or the buffer is NULL, misaligned, or its range wraps the address space),
+ * `RMSPROP_ERR_BAD_ENUM` (component), `RMSPROP_ERR_NO_SUCH_STATE` (mu without centered,
+ * trace without momentum), `RMSPROP_ERR_OUT_OF_RANGE` (tensor), `RMSPROP_ERR_LENGTH_MISMATCH`
+ * (`n`), `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (a mutating call
+ * is running on this handle), `RMSPROP_ERR_POISONED`; `out` untouched on error.
+ * Threading: may run concurrently with other `const` calls.
+ */
+RmspropStatus rmsprop_get_state_f32(const struct RmspropOptimizer *optimizer,
+                                    RmspropComponent component,
+                                    size_t tensor,
+                                    float *out,
+                                    size_t n);
+
+/**
+ * `rmsprop_get_state_f32` for an `f64` optimizer.
+ */
+RmspropStatus rmsprop_get_state_f64(const struct RmspropOptimizer *optimizer,
+                                    RmspropComponent component,
+                                    size_t tensor,
+                                    double *out,
+                                    size_t n);
+
+/**
+ * Overwrite tensor `tensor`'s part of a state component of an `f32` optimizer from
+ * `values` (`n` elements, the tensor's size), e.g. to carry an optax state in.
+ * Errors as `rmsprop_get_state_f32` (`RMSPROP_ERR_BUSY`: any other call is running on this
+ * handle); unchanged on error. Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_state_f32(struct RmspropOptimizer *optimizer,
+                                    RmspropComponent component,
+                                    size_t tensor,
+                                    const float *values,
+                                    size_t n);
+
+/**
+ * `rmsprop_set_state_f32` for an `f64` optimizer.
+ */
+RmspropStatus rmsprop_set_state_f64(struct RmspropOptimizer *optimizer,
+                                    RmspropComponent component,
+                                    size_t tensor,
+                                    const double *values,
+                                    size_t n);
+
+/**
+ * Whether this configuration has state `component` (nu always; mu iff centered; trace iff
+ * momentum is set) into `*out`. Errors as `rmsprop_dtype`, and `RMSPROP_ERR_BAD_ENUM`
+ * (component).
+ */
+RmspropStatus rmsprop_has_state(const struct RmspropOptimizer *optimizer,
+                                RmspropComponent component,
+                                bool *out);
+
+/**
+ * optax's counts: `*schedule_count` (`ScaleByScheduleState.count`, the count the learning
+ * rate is evaluated at: steps taken, saturating at INT32_MAX) and `*bias_correction_count`
+ * (`ScaleByRmsWithCountState.count`). Both advance every step; either pointer may be NULL.
+ * Errors: `RMSPROP_ERR_NULL_POINTER` (optimizer), `RMSPROP_ERR_MISALIGNED`,
+ * `RMSPROP_ERR_OVERFLOW` (a pointer argument is misaligned or wraps the address space),
+ * `RMSPROP_ERR_BUSY` (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`;
+ * nothing is written on error. Threading: const.
+ */
+RmspropStatus rmsprop_get_counts(const struct RmspropOptimizer *optimizer,
+                                 int32_t *schedule_count,
+                                 int32_t *bias_correction_count);
+
+/**
+ * Set both counts (each in [0, INT32_MAX]), e.g. to resume from an optax state.
+ * Errors: `RMSPROP_ERR_INVALID_HYPERPARAMETER` (negative); `RMSPROP_ERR_NULL_POINTER`,
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or wraps
+ * the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_counts(struct RmspropOptimizer *optimizer,
+                                 int32_t schedule_count,
+                                 int32_t bias_correction_count);
+
+/**
+ * Reset to the initial state (optax `init`): nu = initial_scale, mu = trace = 0, counts 0.
+ * The skip counter and hyperparameters are kept. Errors: `RMSPROP_ERR_NULL_POINTER`,
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or
+ * wraps the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`. Threading: exclusive.
+ */
+RmspropStatus rmsprop_reset(struct RmspropOptimizer *optimizer);
+
+/**
+ * Steps skipped for non-finite gradients (see `rmsprop_options_set_skip_non_finite`).
+ * Errors as `rmsprop_dtype`.
+ */
+RmspropStatus rmsprop_skipped_steps(const struct RmspropOptimizer *optimizer, uint64_t *out);
+
+/**
+ * The learning rate the next step will use (the schedule at the current count, rounded to
+ * the optimizer's dtype), into `*out`. Errors as `rmsprop_dtype`.
+ */
+RmspropStatus rmsprop_current_learning_rate(const struct RmspropOptimizer *optimizer, double *out);
+
+/**
+ * Set a fixed learning rate between steps (as with `optax.inject_hyperparams`); replaces
+ * any schedule. Counts are kept.
+ *
+ * Every `rmsprop_set_*` hyperparameter setter: errors `RMSPROP_ERR_INVALID_HYPERPARAMETER`
+ * (the value breaks the rule of its `rmsprop_options_set_*` twin), `RMSPROP_ERR_NULL_POINTER`,
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or wraps
+ * the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_learning_rate(struct RmspropOptimizer *optimizer, double learning_rate);
+
+/**
+ * Replace the learning-rate schedule between steps (copied); it continues from the
+ * current schedule count. Errors as `rmsprop_set_learning_rate` (the pointer rule applies
+ * to `schedule` too).
+ */
+RmspropStatus rmsprop_set_learning_rate_schedule(struct RmspropOptimizer *optimizer,
+                                                 const struct RmspropSchedule *schedule);
+
+/**
+ * Set `decay` between steps (finite, in [0, 1]). Errors as `rmsprop_set_learning_rate`.
+ */
+RmspropStatus rmsprop_set_decay(struct RmspropOptimizer *optimizer, double decay);
+
+/**
+ * Set `eps` between steps (finite, >= 0). Errors as `rmsprop_set_learning_rate`.
+ */
+RmspropStatus rmsprop_set_eps(struct RmspropOptimizer *optimizer, double eps);
+
+/**
+ * Set `initial_scale` (finite, >= 0); it takes effect at the next `rmsprop_reset`.
+ * Errors as `rmsprop_set_learning_rate`.
+ */
+RmspropStatus rmsprop_set_initial_scale(struct RmspropOptimizer *optimizer, double initial_scale);
+
+/**
+ * Set `momentum` between steps (finite); only for optimizers created with momentum
+ * (else `RMSPROP_ERR_NO_SUCH_STATE`). Errors as `rmsprop_set_learning_rate`.
+ */
+RmspropStatus rmsprop_set_momentum(struct RmspropOptimizer *optimizer, double momentum);
+
+/**
  * Worker threads for this handle's steps: 0 = rayon's global pool (default, one thread per
  * core), 1 = the calling thread only (no worker threads at all), n > 1 = a pool of n threads
  * owned by this handle (at most 1024). Use 1 or a small n in MPI ranks or inside a host's
@@ -920,19 +833,116 @@ RmspropStatus rmsprop_set_threads(struct RmspropOptimizer *optimizer, size_t thr
 RmspropStatus rmsprop_get_threads(const struct RmspropOptimizer *optimizer, size_t *out);
 
 /**
- * The loaded library's version as `MAJOR * 10000 + MINOR * 100 + PATCH`; compare with
- * `RMSPROP_VERSION_NUMBER` from the header you compiled against.
+ * The exact size in bytes of this optimizer's checkpoint into `*out` (what
+ * `rmsprop_checkpoint_save` writes and needs).
  *
- * Threading: any thread. Never fails.
+ * Mirrors: Rust `checkpoint::encoded_len`. Ownership: nothing is allocated.
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
+ * (`optimizer` or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY`
+ * (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
+ * error.
+ * Threading: const, may run concurrently with other const calls on the handle.
  */
-uint32_t rmsprop_version_number(void);
+RmspropStatus rmsprop_checkpoint_size(const struct RmspropOptimizer *optimizer, size_t *out);
 
 /**
- * The loaded library's version as a static NUL-terminated string ("0.1.0").
+ * Write the optimizer's checkpoint into `buf` (`len` bytes available): the whole state,
+ * configuration included (format: docs/checkpoint-format.md, versioned, CRC-32 checked).
+ * Exactly `rmsprop_checkpoint_size` bytes are written, from `buf[0]`; the rest of `buf` is
+ * untouched. On success `*written` (may be NULL) receives that size.
  *
- * Ownership: static storage, never free it. Threading: any thread.
+ * Mirrors: saving the optax state pytree together with the `optax.rmsprop` arguments;
+ * Rust `checkpoint::write_to`. Ownership: `buf` belongs to the caller; no allocation.
+ * Errors: `RMSPROP_ERR_BUFFER_TOO_SMALL` (`len` below the size; the message says how many
+ * bytes are needed), `RMSPROP_ERR_NULL_POINTER` (optimizer; buf when it is needed),
+ * `RMSPROP_ERR_MISALIGNED` (optimizer, written), `RMSPROP_ERR_OVERFLOW` (a pointer range
+ * wraps the address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
+ * `RMSPROP_ERR_POISONED`; on error nothing is written to `buf` or `*written`.
+ * Threading: const, may run concurrently with other const calls on the handle.
  */
-const char *rmsprop_version_string(void);
+RmspropStatus rmsprop_checkpoint_save(const struct RmspropOptimizer *optimizer,
+                                      void *buf,
+                                      size_t len,
+                                      size_t *written);
+
+/**
+ * Load a checkpoint (`len` bytes at `buf`) into the optimizer: its configuration
+ * (hyperparameters, learning rate or schedule, centered/momentum, skip flag), skipped
+ * counter, counts and nu/mu/trace all become the checkpoint's; the thread setting is
+ * kept. The checkpoint's layout (tensor sizes) and dtype must equal the optimizer's.
+ * Everything is validated before anything changes: on any error the optimizer is exactly
+ * as it was.
+ *
+ * Mirrors: restoring a saved optax state and its `optax.rmsprop` arguments; Rust
+ * `checkpoint::restore`. Ownership: `buf` is only read, during the call.
+ * Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT` (bad magic, truncated, checksum, invalid
+ * content), `RMSPROP_ERR_CHECKPOINT_VERSION` (written by a newer format version),
+ * `RMSPROP_ERR_CHECKPOINT_MISMATCH` (layout or dtype differs), `RMSPROP_ERR_NULL_POINTER`
+ * (optimizer; buf when len > 0), `RMSPROP_ERR_MISALIGNED` (optimizer),
+ * `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or `buf + len` wraps the address
+ * space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`. Threading: exclusive use of the handle.
+ */
+RmspropStatus rmsprop_checkpoint_load(struct RmspropOptimizer *optimizer,
+                                      const void *buf,
+                                      size_t len);
+
+/**
+ * Save the optimizer's checkpoint to the file `path` (NUL-terminated; raw bytes on
+ * Unix) atomically: written to a temporary file in the same directory, fsynced, renamed
+ * over `path`, then the directory is fsynced. A crash at any point leaves either the
+ * complete old file or the complete new one. On error the temporary file is removed and
+ * `path` is untouched (a process killed mid-save may leave a `.<name>.tmp-*` file,
+ * which is never read and can be deleted).
+ *
+ * Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.
+ * Errors: `RMSPROP_ERR_IO` (cannot create, write, sync or rename; the message names the
+ * file and the OS error), `RMSPROP_ERR_NULL_POINTER` (optimizer, path),
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is misaligned or wraps the
+ * address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
+ * `RMSPROP_ERR_POISONED`.
+ * Threading: const (the handle is read-locked while the file is written).
+ */
+RmspropStatus rmsprop_checkpoint_save_file(const struct RmspropOptimizer *optimizer,
+                                           const char *path);
+
+/**
+ * Read the checkpoint file `path` and load it as `rmsprop_checkpoint_load` does (full
+ * state and configuration; layout and dtype must match; unchanged on any error).
+ *
+ * Mirrors: Rust `checkpoint::load_file`. Ownership: `path` is only read.
+ * Errors: `RMSPROP_ERR_IO` (cannot read the file), `RMSPROP_ERR_NULL_POINTER` (path), and
+ * errors as `rmsprop_checkpoint_load`. Threading: exclusive use of the handle (the file is
+ * read before the handle is locked).
+ */
+RmspropStatus rmsprop_checkpoint_load_file(struct RmspropOptimizer *optimizer, const char *path);
+
+/**
+ * Create a new optimizer from a checkpoint (`len` bytes at `buf`), in the checkpoint's
+ * dtype and layout, with its configuration and full state; threads: rayon's global pool
+ * (as `rmsprop_create`). Query the result with `rmsprop_dtype`, `rmsprop_num_tensors`, ...
+ *
+ * Mirrors: Rust `checkpoint::decode_any`. Ownership: `buf` is only read; on success `*out`
+ * owns a new handle, to be released with `rmsprop_destroy`.
+ * Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT`, `RMSPROP_ERR_CHECKPOINT_VERSION` (as
+ * `rmsprop_checkpoint_load`), `RMSPROP_ERR_NULL_POINTER` (out; buf when len > 0),
+ * `RMSPROP_ERR_MISALIGNED` (out), `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or a
+ * pointer range wraps the address space); `*out` untouched on error. Threading: any thread.
+ */
+RmspropStatus rmsprop_create_from_checkpoint(const void *buf,
+                                             size_t len,
+                                             struct RmspropOptimizer **out);
+
+/**
+ * The message of the most recent failed call on the calling thread, as a NUL-terminated
+ * string ("decay must be in [0, 1], got 1.5"); an empty string if no call has failed.
+ *
+ * Ownership: the library owns the string; it stays valid until the next failing call on
+ * this thread. Copy it if you need it longer.
+ * Threading: per thread. (Go callers: lock the goroutine to its OS thread around the call
+ * and this read, since goroutines migrate.) Never fails.
+ */
+const char *rmsprop_last_error_message(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,6 +7,10 @@
 //! supports it), and under valgrind memcheck with leak checking. valgrind is required: when it
 //! is missing this test fails, it never skips.
 //!
+//! The header is held to what the functions do: every status hostile.c provokes from a
+//! function (its `status FUNCTION NAME` lines) must be listed in that function's doc comment
+//! in `include/rmsprop.h`.
+//!
 //! From Rust: the same kinds of mistakes through the safe API must return the documented
 //! error and leave the optimizer exactly as it was.
 
@@ -200,6 +204,165 @@ fn c_hostile_valgrind() {
         .output()
         .expect("run valgrind");
     check_run("hostile.c (valgrind memcheck)", &out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The header's error lists, held to what the functions return
+
+/// Each function's doc block in `include/rmsprop.h`, by function name, in header order,
+/// with the declaration's parameter text.
+fn header_functions() -> Vec<(String, String, String)> {
+    let header = std::fs::read_to_string(manifest_dir().join("include/rmsprop.h"))
+        .expect("read include/rmsprop.h");
+    let mut out = Vec::new();
+    let mut doc = String::new();
+    let mut in_doc = false;
+    let lines: Vec<&str> = header.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.starts_with("/**") {
+            in_doc = true;
+            doc.clear();
+        }
+        if in_doc {
+            doc.push_str(t.trim_start_matches("/**").trim_start_matches('*'));
+            doc.push('\n');
+            if t.ends_with("*/") {
+                in_doc = false;
+            }
+            continue;
+        }
+        let Some(start) = t.find("rmsprop_") else {
+            continue;
+        };
+        if t.starts_with('#') || t.starts_with("//") {
+            continue;
+        }
+        let name: String = t[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !t[start + name.len()..].starts_with('(') {
+            continue;
+        }
+        // The declaration may span several lines, up to the closing `);`.
+        let mut decl = String::new();
+        for l in &lines[i..] {
+            decl.push_str(l.trim());
+            decl.push(' ');
+            if l.trim_end().ends_with(");") {
+                break;
+            }
+        }
+        out.push((name, std::mem::take(&mut doc), decl));
+    }
+    out
+}
+
+/// The statuses a doc block lists: every `RMSPROP_*` status it names, plus those of the
+/// functions it defers to ("Errors as `rmsprop_x`", "`rmsprop_x` for an `f64` optimizer").
+fn listed_statuses(
+    name: &str,
+    docs: &std::collections::BTreeMap<String, String>,
+    depth: usize,
+) -> std::collections::BTreeSet<String> {
+    let mut set = std::collections::BTreeSet::new();
+    let Some(doc) = docs.get(name) else {
+        return set;
+    };
+    let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut rest = flat.as_str();
+    while let Some(i) = rest.find("RMSPROP_") {
+        let tok: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[i + tok.len()..];
+        set.insert(tok);
+    }
+    if depth > 8 {
+        return set;
+    }
+    let lower = flat.to_lowercase();
+    let mut targets = Vec::new();
+    for pat in ["errors as `", "errors as `"] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(pat) {
+            let s = from + i + pat.len();
+            if let Some(e) = lower[s..].find('`') {
+                targets.push(flat[s..s + e].to_string());
+            }
+            from = s;
+        }
+    }
+    if flat.starts_with('`') && flat[1..].contains("` for an `") {
+        let e = flat[1..].find('`').unwrap();
+        targets.push(flat[1..1 + e].to_string());
+    }
+    for t in targets {
+        if t != name {
+            set.extend(listed_statuses(&t, docs, depth + 1));
+        }
+    }
+    set
+}
+
+/// Issue 10.4: every status hostile.c provokes from a function (its "status FUNCTION NAME"
+/// lines) must be listed in that function's doc comment in the header, and every function
+/// that takes the optimizer's lock lists RMSPROP_ERR_BUSY and RMSPROP_ERR_POISONED (another
+/// thread's call, or an earlier panic inside the handle, which hostile.c cannot stage on
+/// demand).
+#[test]
+fn header_lists_every_status_each_function_returns() {
+    let exe = compile_hostile(&[], "hostile_statuses");
+    let out = Command::new(&exe).output().expect("run hostile");
+    check_run("hostile.c (status inventory)", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let funcs = header_functions();
+    let docs: std::collections::BTreeMap<String, String> = funcs
+        .iter()
+        .map(|(n, d, _)| (n.clone(), d.clone()))
+        .collect();
+    assert!(docs.len() > 60, "parsed only {} functions", docs.len());
+    let mut observed = std::collections::BTreeSet::new();
+    for l in stdout.lines() {
+        let mut w = l.split_whitespace();
+        if let (Some("status"), Some(f), Some(s)) = (w.next(), w.next(), w.next()) {
+            observed.insert((f.to_string(), s.to_string()));
+        }
+    }
+    assert!(
+        observed.len() > 100,
+        "only {} (function, status) pairs seen",
+        observed.len()
+    );
+    let mut missing = Vec::new();
+    for (f, s) in &observed {
+        assert!(
+            docs.contains_key(f),
+            "hostile.c calls {f}, which the header does not declare"
+        );
+        if !listed_statuses(f, &docs, 0).contains(s) {
+            missing.push(format!("{f}: {s} (returned, not documented)"));
+        }
+    }
+    for (name, _, decl) in &funcs {
+        let locks = decl.contains("RmspropOptimizer *optimizer") && name != "rmsprop_destroy";
+        if locks {
+            let listed = listed_statuses(name, &docs, 0);
+            for s in ["RMSPROP_ERR_BUSY", "RMSPROP_ERR_POISONED"] {
+                if !listed.contains(s) {
+                    missing.push(format!("{name}: {s} (takes the lock, not documented)"));
+                }
+            }
+        }
+    }
+    println!("{} (function, status) pairs observed", observed.len());
+    assert!(
+        missing.is_empty(),
+        "the header's error lists are incomplete:\n{}",
+        missing.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ use std::ffi::{CStr, c_char, c_void};
 use std::path::PathBuf;
 
 use super::boundary::*;
-use super::handle::{Engine, RmspropOptimizer, new_handle, with_engine, with_engine_mut};
+use super::handle::{
+    Engine, RmspropOptimizer, check_handle, new_handle, with_engine, with_engine_mut,
+};
 use super::status::*;
 use crate::checkpoint::{self, AnyOptimizer, CheckpointError};
 
@@ -198,9 +200,7 @@ pub extern "C" fn rmsprop_checkpoint_load_file(
     path: *const c_char,
 ) -> RmspropStatus {
     boundary(|| {
-        if optimizer.is_null() {
-            return Err(CError::Null("optimizer"));
-        }
+        check_handle(optimizer)?;
         let path = path_arg(path)?;
         let bytes = std::fs::read(&path).map_err(|e| {
             CError::Other(

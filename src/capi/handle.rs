@@ -92,6 +92,11 @@ fn handle_ref<'a>(h: *const RmspropOptimizer) -> Result<&'a RmspropOptimizer, CE
     unsafe { object(h, "optimizer") }
 }
 
+/// Check a handle pointer by the pointer rule without locking it.
+pub(crate) fn check_handle(h: *const RmspropOptimizer) -> Result<(), CError> {
+    handle_ref(h).map(|_| ())
+}
+
 /// The handle's read lock (for `const` entry points); `RMSPROP_ERR_BUSY` when a mutating
 /// call holds it.
 pub(crate) fn read<'a>(h: *const RmspropOptimizer) -> Result<RwLockReadGuard<'a, Inner>, CError> {

@@ -24,18 +24,44 @@ mod boundary;
 mod hyper;
 mod overlap;
 
-pub mod checkpoint;
-pub mod dtype;
-pub mod errors;
-pub mod handle;
-pub mod hyperparameters;
-pub mod options;
-pub mod schedules;
-pub mod state;
-pub mod status;
-pub mod steps;
-pub mod threads;
+// The header's sections, in reading order (one module each; rustfmt would sort a block of
+// `mod` lines alphabetically, so each stands alone).
+
+/// 1. The library's version.
 pub mod version;
+
+/// 2. Status codes and their names.
+pub mod status;
+
+/// 3. Element types.
+pub mod dtype;
+
+/// 4. Options: every `optax.rmsprop` argument.
+pub mod options;
+
+/// 5. Learning-rate schedules.
+pub mod schedules;
+
+/// 6. The handle: create, destroy, queries.
+pub mod handle;
+
+/// 7. Steps: update and fused step, flat and over lists.
+pub mod steps;
+
+/// 8. State: nu, mu, trace, counts, reset.
+pub mod state;
+
+/// 9. Hyperparameters changed between steps.
+pub mod hyperparameters;
+
+/// 10. Worker threads.
+pub mod threads;
+
+/// 11. Checkpoints.
+pub mod checkpoint;
+
+/// 12. The last error message.
+pub mod errors;
 
 pub use checkpoint::*;
 pub use dtype::*;

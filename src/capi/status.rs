@@ -22,7 +22,7 @@ pub const RMSPROP_ERR_LENGTH_MISMATCH: RmspropStatus = 5;
 pub const RMSPROP_ERR_OUT_OF_RANGE: RmspropStatus = 6;
 /// The configuration has no such state component (`mu` without centered, `trace` without momentum).
 pub const RMSPROP_ERR_NO_SUCH_STATE: RmspropStatus = 7;
-/// A buffer was not aligned to its element type.
+/// A pointer (buffer, handle, options, schedule or out-pointer) was not aligned to its type.
 pub const RMSPROP_ERR_MISALIGNED: RmspropStatus = 8;
 /// Buffers overlap where they must not.
 pub const RMSPROP_ERR_OVERLAP: RmspropStatus = 9;
@@ -34,9 +34,11 @@ pub const RMSPROP_ERR_BAD_ENUM: RmspropStatus = 11;
 pub const RMSPROP_ERR_BUSY: RmspropStatus = 12;
 /// An earlier call panicked mid-step; the optimizer's buffers may be half-written.
 pub const RMSPROP_ERR_POISONED: RmspropStatus = 13;
-/// An internal error (a caught panic). Please report it.
+/// An internal error (a caught panic). Please report it. Any fallible function may return it
+/// (it is not repeated in each function's list of errors).
 pub const RMSPROP_ERR_INTERNAL: RmspropStatus = 14;
-/// A size computation overflowed.
+/// A size computation overflowed, or a pointer's range wraps the address space (a huge
+/// length, or a pointer near the top of memory).
 pub const RMSPROP_ERR_OVERFLOW: RmspropStatus = 15;
 /// Worker threads could not be created.
 pub const RMSPROP_ERR_THREADS: RmspropStatus = 16;
