@@ -264,3 +264,53 @@ pub(crate) unsafe fn slice_mut<'a, T>(
     // SAFETY: non-NULL, aligned, size fits isize, no wrap (checked); the caller upholds validity.
     Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pointer_rule() {
+        let x = [0u64; 4];
+        let p = x.as_ptr();
+        let status = |r: Result<(usize, usize), CError>| r.map_err(|e| e.status());
+        assert_eq!(
+            status(check_ptr(p, 4, "x")),
+            Ok((p as usize, p as usize + 32))
+        );
+        assert_eq!(
+            status(check_ptr(std::ptr::null::<u64>(), 1, "x")),
+            Err(RMSPROP_ERR_NULL_POINTER)
+        );
+        let mis = p.cast::<u8>().wrapping_add(1).cast::<u64>();
+        assert_eq!(status(check_ptr(mis, 1, "x")), Err(RMSPROP_ERR_MISALIGNED));
+        // A byte size above isize::MAX, and one that overflows usize.
+        assert_eq!(
+            status(check_ptr(p, usize::MAX / 8, "x")),
+            Err(RMSPROP_ERR_OVERFLOW)
+        );
+        assert_eq!(
+            status(check_ptr(p, usize::MAX, "x")),
+            Err(RMSPROP_ERR_OVERFLOW)
+        );
+        // Ranges that wrap the address space, including one ending exactly at its end.
+        let top = (usize::MAX - 7) as *const u64;
+        assert_eq!(status(check_ptr(top, 1, "x")), Err(RMSPROP_ERR_OVERFLOW));
+        assert_eq!(status(check_ptr(top, 2, "x")), Err(RMSPROP_ERR_OVERFLOW));
+        let below = (usize::MAX - 15) as *const u64;
+        assert_eq!(
+            status(check_ptr(below, 1, "x")),
+            Ok((usize::MAX - 15, usize::MAX - 7))
+        );
+    }
+
+    #[test]
+    fn empty_ranges_accept_any_pointer() {
+        // SAFETY: n == 0: the pointer is never dereferenced.
+        let s = unsafe { slice(std::ptr::dangling::<f32>().wrapping_add(1), 0, "x") };
+        assert!(s.is_ok_and(|s| s.is_empty()));
+        // SAFETY: as above.
+        let s = unsafe { slice_mut(std::ptr::null_mut::<f64>(), 0, "x") };
+        assert!(s.is_ok_and(|s| s.is_empty()));
+    }
+}

@@ -80,3 +80,49 @@ impl Flag {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Hyper; 5] = [
+        Hyper::LearningRate,
+        Hyper::Decay,
+        Hyper::Eps,
+        Hyper::InitialScale,
+        Hyper::Momentum,
+    ];
+
+    /// Options and live setters accept and reject exactly the same values, and write the
+    /// same configuration.
+    #[test]
+    fn options_and_live_setters_agree() {
+        let values = [-1.0, -1e-300, 0.0, 0.5, 1.0, 1.5, f64::NAN, f64::INFINITY];
+        for h in ALL {
+            for v in values {
+                let mut c = Config::new(0.1);
+                c.momentum = Some(0.9);
+                let mut o = Optimizer::<f32>::new(c.clone(), &[2]).unwrap();
+                let a = h.set_config(&mut c, v);
+                let b = h.set_live(&mut o, v);
+                assert_eq!(a.is_ok(), b.is_ok(), "{h:?} {v}: options {a:?}, live {b:?}");
+                assert_eq!(a.is_ok(), h.check(v).is_ok(), "{h:?} {v}");
+                let (x, y) = (format!("{c:?}"), format!("{:?}", o.config()));
+                assert_eq!(x, y, "{h:?} {v}: configurations differ");
+            }
+        }
+    }
+
+    /// Live momentum needs a trace; options momentum creates one.
+    #[test]
+    fn momentum_without_trace() {
+        let mut c = Config::new(0.1);
+        let mut o = Optimizer::<f64>::new(c.clone(), &[1]).unwrap();
+        assert!(matches!(
+            Hyper::Momentum.set_live(&mut o, 0.5),
+            Err(Error::NoSuchState(..))
+        ));
+        Hyper::Momentum.set_config(&mut c, 0.5).unwrap();
+        assert_eq!(c.momentum, Some(0.5));
+    }
+}
