@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::boundary::*;
 use super::handle::{
-    Engine, RmspropOptimizer, check_handle, new_handle, with_engine, with_engine_mut,
+    Engine, RmspropOptimizer, both, check_handle, new_handle, with_engine, with_engine_mut,
 };
 use super::status::*;
 use crate::checkpoint::{self, AnyOptimizer, CheckpointError};
@@ -47,10 +47,7 @@ fn path_arg(p: *const c_char) -> Result<PathBuf, CError> {
 }
 
 fn encoded_len(e: &Engine) -> usize {
-    match e {
-        Engine::F32(o) => checkpoint::encoded_len(o),
-        Engine::F64(o) => checkpoint::encoded_len(o),
-    }
+    both!(e, o => checkpoint::encoded_len(o))
 }
 
 /// The exact size in bytes of this optimizer's checkpoint into `*out` (what
@@ -107,10 +104,7 @@ pub extern "C" fn rmsprop_checkpoint_save(
             // `needed <= len`; bytes have no alignment, and the buffer cannot alias the
             // library-owned state being read.
             let out = unsafe { slice_mut(buf.cast::<u8>(), needed, "buf")? };
-            match e {
-                Engine::F32(o) => checkpoint::write_to(o, out)?,
-                Engine::F64(o) => checkpoint::write_to(o, out)?,
-            }
+            both!(e, o => checkpoint::write_to(o, out)?);
             Ok(needed)
         })?;
         write_optional(written, "written", n)?;
@@ -145,10 +139,7 @@ pub extern "C" fn rmsprop_checkpoint_load(
             // SAFETY: the caller passes `len` readable bytes at `buf` that nobody writes
             // during the call (documented); bytes have no alignment.
             let bytes = unsafe { slice(buf.cast::<u8>(), len, "buf")? };
-            match e {
-                Engine::F32(o) => checkpoint::restore(o, bytes)?,
-                Engine::F64(o) => checkpoint::restore(o, bytes)?,
-            }
+            both!(e, o => checkpoint::restore(o, bytes)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -177,10 +168,7 @@ pub extern "C" fn rmsprop_checkpoint_save_file(
     boundary(|| {
         let path = path_arg(path)?;
         with_engine(optimizer, |e| {
-            match e {
-                Engine::F32(o) => checkpoint::save_file(o, &path)?,
-                Engine::F64(o) => checkpoint::save_file(o, &path)?,
-            }
+            both!(e, o => checkpoint::save_file(o, &path)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -209,10 +197,7 @@ pub extern "C" fn rmsprop_checkpoint_load_file(
             )
         })?;
         with_engine_mut(optimizer, |e| {
-            match e {
-                Engine::F32(o) => checkpoint::restore(o, &bytes)?,
-                Engine::F64(o) => checkpoint::restore(o, &bytes)?,
-            }
+            both!(e, o => checkpoint::restore(o, &bytes)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)

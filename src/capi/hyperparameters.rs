@@ -1,7 +1,7 @@
 //! Hyperparameters of a live optimizer: the learning rate (fixed or a schedule) and the
 //! real-valued hyperparameters, changed between steps as `optax.inject_hyperparams` allows.
 
-use super::handle::{Engine, RmspropOptimizer, both, mutate, query};
+use super::handle::{RmspropOptimizer, both, mutate, query};
 use super::hyper::Hyper;
 use super::schedules::{RmspropSchedule, sched};
 use super::status::*;
@@ -21,10 +21,7 @@ pub extern "C" fn rmsprop_current_learning_rate(
     out: *mut f64,
 ) -> RmspropStatus {
     query(optimizer, out, |e| {
-        Ok(match e {
-            Engine::F32(o) => o.current_learning_rate().to_f64(),
-            Engine::F64(o) => o.current_learning_rate(),
-        })
+        Ok(both!(e, o => o.current_learning_rate().to_f64()))
     })
 }
 
