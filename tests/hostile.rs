@@ -285,15 +285,14 @@ fn listed_statuses(
     }
     let lower = flat.to_lowercase();
     let mut targets = Vec::new();
-    for pat in ["errors as `", "errors as `"] {
-        let mut from = 0;
-        while let Some(i) = lower[from..].find(pat) {
-            let s = from + i + pat.len();
-            if let Some(e) = lower[s..].find('`') {
-                targets.push(flat[s..s + e].to_string());
-            }
-            from = s;
+    let pat = "errors as `";
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(pat) {
+        let s = from + i + pat.len();
+        if let Some(e) = lower[s..].find('`') {
+            targets.push(flat[s..s + e].to_string());
         }
+        from = s;
     }
     if flat.starts_with('`') && flat[1..].contains("` for an `") {
         let e = flat[1..].find('`').unwrap();
