@@ -8,15 +8,9 @@ use std::path::Path;
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let root = Path::new(&dir);
-    for f in [
-        "mod.rs",
-        "status.rs",
-        "options.rs",
-        "handle.rs",
-        "checkpoint.rs",
-    ] {
-        println!("cargo:rerun-if-changed=src/capi/{f}");
-    }
+    // The whole C API directory (cargo rescans every file under it) and the preamble.
+    println!("cargo:rerun-if-changed=src/capi");
+    println!("cargo:rerun-if-changed=include/header_preamble.txt");
     println!("cargo:rerun-if-changed=build.rs");
 
     // A versioned SONAME, so programs record "librmsprop.so.0", not a build path (cargo#5045),
@@ -62,7 +56,10 @@ fn main() {
         ),
         ..Default::default()
     };
-    // cbindgen follows the `mod` declarations of src/capi/mod.rs into its submodules.
+    // cbindgen follows the `mod` declarations of src/capi/mod.rs into its submodules, in
+    // declaration order, and keeps each module's items in source order (no sorting is
+    // configured): constants and types first, then the functions, so the function section
+    // reads in the reading order of mod.rs.
     let builder = cbindgen::Builder::new()
         .with_config(config)
         .with_src(root.join("src/capi/mod.rs"));

@@ -1,7 +1,10 @@
 /*
  * rmsprop.h: optax.rmsprop, exactly, for C and C++.
  *
- * The C API of the rmsprop library (librmsprop.so / librmsprop.a). Quick tour:
+ * The C API of the rmsprop library (librmsprop.so / librmsprop.a). The functions below are
+ * declared in this order, one section each:
+ *   rmsprop_version_*                             the loaded library's version
+ *   rmsprop_status_name                           status codes and their names
  *   rmsprop_options_new / rmsprop_options_set_*   every optax.rmsprop argument, optax defaults
  *   rmsprop_schedule_*                            optax's learning-rate schedules
  *   rmsprop_create / rmsprop_destroy              optax init over a layout of tensor sizes
@@ -11,11 +14,16 @@
  *   rmsprop_get_state_* / rmsprop_set_state_*     nu, mu, trace per tensor; counts; reset
  *   rmsprop_set_learning_rate / _decay / ...      inject_hyperparams-style changes
  *   rmsprop_set_threads                           worker threads per handle
+ *   rmsprop_checkpoint_*                          the whole state as bytes or an atomic file
+ *   rmsprop_last_error_message                    why the last call on this thread failed
  *
- * Conventions: every fallible function returns RmspropStatus (RMSPROP_OK == 0). On error
- * nothing changes and rmsprop_last_error_message() says why. No function panics or aborts
- * across this boundary. Objects are opaque; whoever creates one frees it with the matching
- * *_free / rmsprop_destroy, which accept NULL.
+ * Conventions: every fallible function returns RmspropStatus (RMSPROP_OK == 0); its doc
+ * comment lists every error it can return. On error nothing changes and
+ * rmsprop_last_error_message() says why. Every pointer is checked before use: NULL where one
+ * is required, misaligned, or a range that wraps the address space give
+ * RMSPROP_ERR_NULL_POINTER, RMSPROP_ERR_MISALIGNED, RMSPROP_ERR_OVERFLOW. No function
+ * panics or aborts across this boundary. Objects are opaque; whoever creates one frees it
+ * with the matching *_free / rmsprop_destroy, which accept NULL.
  *
  * Floating point: steps compute in the buffers' dtype with optax's (jitted) rounding. Like
  * XLA:CPU, each kernel call sets flush-to-zero / denormals-are-zero on the thread that runs
@@ -122,7 +130,7 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_ERR_NO_SUCH_STATE 7
 
 /**
- * A buffer was not aligned to its element type.
+ * A pointer (buffer, handle, options, schedule or out-pointer) was not aligned to its type.
  */
 #define RMSPROP_ERR_MISALIGNED 8
 
@@ -152,12 +160,14 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_ERR_POISONED 13
 
 /**
- * An internal error (a caught panic). Please report it.
+ * An internal error (a caught panic). Please report it. Any fallible function may return it
+ * (it is not repeated in each function's list of errors).
  */
 #define RMSPROP_ERR_INTERNAL 14
 
 /**
- * A size computation overflowed.
+ * A size computation overflowed, or a pointer's range wraps the address space (a huge
+ * length, or a pointer near the top of memory).
  */
 #define RMSPROP_ERR_OVERFLOW 15
 
@@ -226,95 +236,262 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The exact size in bytes of this optimizer's checkpoint into `*out` (what
- * `rmsprop_checkpoint_save` writes and needs).
+ * The loaded library's version as `MAJOR * 10000 + MINOR * 100 + PATCH`; compare with
+ * `RMSPROP_VERSION_NUMBER` from the header you compiled against.
  *
- * Mirrors: Rust `checkpoint::encoded_len`. Ownership: nothing is allocated.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (out), `RMSPROP_ERR_BUSY`
- * (a mutating call is running on this handle); `*out` untouched on error.
- * Threading: const, may run concurrently with other const calls on the handle.
+ * Threading: any thread. Never fails.
  */
-RmspropStatus rmsprop_checkpoint_size(const struct RmspropOptimizer *optimizer, size_t *out);
+uint32_t rmsprop_version_number(void);
 
 /**
- * Write the optimizer's checkpoint into `buf` (`len` bytes available): the whole state,
- * configuration included (format: docs/checkpoint-format.md, versioned, CRC-32 checked).
- * Exactly `rmsprop_checkpoint_size` bytes are written, from `buf[0]`; the rest of `buf` is
- * untouched. On success `*written` (may be NULL) receives that size.
+ * The loaded library's version as a static NUL-terminated string ("0.1.0").
  *
- * Mirrors: saving the optax state pytree together with the `optax.rmsprop` arguments;
- * Rust `checkpoint::write_to`. Ownership: `buf` belongs to the caller; no allocation.
- * Errors: `RMSPROP_ERR_NULL_POINTER` (optimizer; buf when len > 0),
- * `RMSPROP_ERR_MISALIGNED` (written), `RMSPROP_ERR_BUFFER_TOO_SMALL` (`len` below the size;
- * the message says how many bytes are needed), `RMSPROP_ERR_BUSY`; on error nothing is
- * written to `buf` or `*written`.
- * Threading: const, may run concurrently with other const calls on the handle.
+ * Ownership: static storage, never free it. Threading: any thread.
  */
-RmspropStatus rmsprop_checkpoint_save(const struct RmspropOptimizer *optimizer,
-                                      void *buf,
-                                      size_t len,
-                                      size_t *written);
+const char *rmsprop_version_string(void);
 
 /**
- * Load a checkpoint (`len` bytes at `buf`) into the optimizer: its configuration
- * (hyperparameters, learning rate or schedule, centered/momentum, skip flag), skipped
- * counter, counts and nu/mu/trace all become the checkpoint's; the thread setting is
- * kept. The checkpoint's layout (tensor sizes) and dtype must equal the optimizer's.
- * Everything is validated before anything changes: on any error the optimizer is exactly
- * as it was.
+ * A static, NUL-terminated name for a status code ("RMSPROP_ERR_BUSY"); "RMSPROP_UNKNOWN_STATUS"
+ * for values this library never returns.
  *
- * Mirrors: restoring a saved optax state and its `optax.rmsprop` arguments; Rust
- * `checkpoint::restore`. Ownership: `buf` is only read, during the call.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_CHECKPOINT_CORRUPT` (bad magic,
- * truncated, checksum, invalid content), `RMSPROP_ERR_CHECKPOINT_VERSION` (written by a
- * newer format version), `RMSPROP_ERR_CHECKPOINT_MISMATCH` (layout or dtype differs),
- * `RMSPROP_ERR_BUSY`. Threading: exclusive use of the handle.
+ * Ownership: static storage, never free it. Threading: any thread.
  */
-RmspropStatus rmsprop_checkpoint_load(struct RmspropOptimizer *optimizer,
-                                      const void *buf,
-                                      size_t len);
+const char *rmsprop_status_name(RmspropStatus status);
 
 /**
- * Save the optimizer's checkpoint to the file `path` (NUL-terminated; raw bytes on
- * Unix) atomically: written to a temporary file in the same directory, fsynced, renamed
- * over `path`, then the directory is fsynced. A crash at any point leaves either the
- * complete old file or the complete new one. On error the temporary file is removed and
- * `path` is untouched (a process killed mid-save may leave a `.<name>.tmp-*` file,
- * which is never read and can be deleted).
+ * Create options with optax's defaults (`decay` 0.9, `eps` 1e-8, `initial_scale` 0,
+ * `eps_in_sqrt` true, `centered` false, `momentum` None, `nesterov` false,
+ * `bias_correction` false) and a fixed `learning_rate` (any finite value).
  *
- * Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_IO` (cannot create, write, sync or
- * rename; the message names the file and the OS error), `RMSPROP_ERR_BUSY`.
- * Threading: const (the handle is read-locked while the file is written).
+ * Ownership: on success `*out` owns a new object; free it with `rmsprop_options_free`.
+ * Errors: `RMSPROP_ERR_INVALID_HYPERPARAMETER` (non-finite learning rate);
+ * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`out` is
+ * NULL, misaligned, or wraps the address space); `*out` is untouched on error.
+ * Threading: any thread; an options object must not be used by two threads at once.
  */
-RmspropStatus rmsprop_checkpoint_save_file(const struct RmspropOptimizer *optimizer,
-                                           const char *path);
+RmspropStatus rmsprop_options_new(double learning_rate, struct RmspropOptions **out);
 
 /**
- * Read the checkpoint file `path` and load it as `rmsprop_checkpoint_load` does (full
- * state and configuration; layout and dtype must match; unchanged on any error).
- *
- * Mirrors: Rust `checkpoint::load_file`. Ownership: `path` is only read.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_IO` (cannot read the file), and those of
- * `rmsprop_checkpoint_load`. Threading: exclusive use of the handle (the file is read
- * before the handle is locked).
+ * Free options. NULL is a no-op. Optimizers created from them are unaffected.
  */
-RmspropStatus rmsprop_checkpoint_load_file(struct RmspropOptimizer *optimizer, const char *path);
+void rmsprop_options_free(struct RmspropOptions *options);
 
 /**
- * Create a new optimizer from a checkpoint (`len` bytes at `buf`), in the checkpoint's
- * dtype and layout, with its configuration and full state; threads: rayon's global pool
- * (as `rmsprop_create`). Query the result with `rmsprop_dtype`, `rmsprop_num_tensors`, ...
+ * Set a fixed learning rate (optax `scale(-learning_rate)`; no schedule count). Any finite
+ * value; replaces a schedule set earlier.
  *
- * Mirrors: Rust `checkpoint::decode_any`. Ownership: `buf` is only read; on success `*out`
- * owns a new handle, to be released with `rmsprop_destroy`.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (out),
- * `RMSPROP_ERR_CHECKPOINT_CORRUPT`, `RMSPROP_ERR_CHECKPOINT_VERSION`; `*out` untouched on
- * error. Threading: any thread.
+ * Every `rmsprop_options_set_*` / `rmsprop_options_clear_momentum`: errors
+ * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`options`
+ * is NULL, misaligned, or wraps the address space), and, for a value,
+ * `RMSPROP_ERR_INVALID_HYPERPARAMETER`; the options are unchanged on error.
  */
-RmspropStatus rmsprop_create_from_checkpoint(const void *buf,
-                                             size_t len,
-                                             struct RmspropOptimizer **out);
+RmspropStatus rmsprop_options_set_learning_rate(struct RmspropOptions *options,
+                                                double learning_rate);
+
+/**
+ * Use a learning-rate schedule (optax `scale_by_schedule`: evaluated at the count before
+ * each step). The schedule is copied; free yours whenever you like.
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
+ * (`options` or `schedule` is NULL, misaligned, or wraps the address space); unchanged on
+ * error.
+ */
+RmspropStatus rmsprop_options_set_learning_rate_schedule(struct RmspropOptions *options,
+                                                         const struct RmspropSchedule *schedule);
+
+/**
+ * Set `decay` (optax default 0.9); must be finite and in [0, 1].
+ * Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_decay(struct RmspropOptions *options, double decay);
+
+/**
+ * Set `eps` (optax default 1e-8); must be finite and >= 0.
+ * Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_eps(struct RmspropOptions *options, double eps);
+
+/**
+ * Set `initial_scale`, the value `nu` starts at (optax default 0; PyTorch uses 0, TF1 1);
+ * must be finite and >= 0. Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_initial_scale(struct RmspropOptions *options,
+                                                double initial_scale);
+
+/**
+ * Set `eps_in_sqrt` (optax default true: `1/sqrt(nu + eps)`; false: `1/(sqrt(nu) + eps)`,
+ * PyTorch's form). Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_eps_in_sqrt(struct RmspropOptions *options, bool eps_in_sqrt);
+
+/**
+ * Set `centered` (optax default false): divide by the variance estimate `nu - mu^2`
+ * (optax `scale_by_stddev`). Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_centered(struct RmspropOptions *options, bool centered);
+
+/**
+ * Set `momentum` to a value (optax `momentum=value`, a `trace` state; 0.0 still keeps a
+ * trace, as optax does). Must be finite. Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_momentum(struct RmspropOptions *options, double momentum);
+
+/**
+ * Unset `momentum` (optax `momentum=None`, the default: no trace state at all).
+ * Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_clear_momentum(struct RmspropOptions *options);
+
+/**
+ * Set `nesterov` (optax default false; ignored without momentum, as optax ignores it).
+ * Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_nesterov(struct RmspropOptions *options, bool nesterov);
+
+/**
+ * Set `bias_correction` (optax default false): divide `nu` (and `mu`) by `1 - decay^k`.
+ * Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_bias_correction(struct RmspropOptions *options,
+                                                  bool bias_correction);
+
+/**
+ * Skip steps whose gradients contain NaN or infinity (in the spirit of
+ * `optax.apply_if_finite`): such a step returns `RMSPROP_SKIPPED_NON_FINITE`, changes
+ * neither parameters nor state (counts included) and is counted
+ * (`rmsprop_skipped_steps`); the update entry points then write zero updates, as
+ * `apply_if_finite` returns. Default false: non-finite values propagate as in optax.
+ * Costs one extra read of the gradients per step.
+ * Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_skip_non_finite(struct RmspropOptions *options, bool skip);
+
+/**
+ * `optax.constant_schedule(value)`.
+ *
+ * Every `rmsprop_schedule_*` constructor: on success `*out` owns a new schedule (free it
+ * with `rmsprop_schedule_free`); on error `*out` is untouched. Any thread.
+ * Errors: `RMSPROP_ERR_INVALID_SCHEDULE` (non-finite values, step arguments outside int32,
+ * and what optax itself rejects); `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`,
+ * `RMSPROP_ERR_OVERFLOW` (`out`, or another pointer argument, is NULL where it must not
+ * be, misaligned, or its range wraps the address space or overflows `size_t`).
+ */
+RmspropStatus rmsprop_schedule_constant(double value, struct RmspropSchedule **out);
+
+/**
+ * `optax.linear_schedule(init_value, end_value, transition_steps, transition_begin)`.
+ * `transition_steps <= 0` gives a constant `init_value`, as in optax.
+ * Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_linear(double init_value,
+                                      double end_value,
+                                      int64_t transition_steps,
+                                      int64_t transition_begin,
+                                      struct RmspropSchedule **out);
+
+/**
+ * `optax.polynomial_schedule(init_value, end_value, power, transition_steps, transition_begin)`.
+ * Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_polynomial(double init_value,
+                                          double end_value,
+                                          double power,
+                                          int64_t transition_steps,
+                                          int64_t transition_begin,
+                                          struct RmspropSchedule **out);
+
+/**
+ * `optax.exponential_decay(init_value, transition_steps, decay_rate, transition_begin,
+ * staircase, end_value)`. `end_value` NULL means optax's `None`; otherwise it points to the
+ * bound (a misaligned one gives `RMSPROP_ERR_MISALIGNED`). Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_exponential_decay(double init_value,
+                                                 int64_t transition_steps,
+                                                 double decay_rate,
+                                                 int64_t transition_begin,
+                                                 bool staircase,
+                                                 const double *end_value,
+                                                 struct RmspropSchedule **out);
+
+/**
+ * `optax.cosine_decay_schedule(init_value, decay_steps, alpha, exponent)` (optax defaults
+ * alpha 0, exponent 1). `decay_steps` must be positive, as optax requires.
+ * Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_cosine_decay(double init_value,
+                                            int64_t decay_steps,
+                                            double alpha,
+                                            double exponent,
+                                            struct RmspropSchedule **out);
+
+/**
+ * `optax.warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_steps,
+ * end_value, exponent)` (optax defaults end_value 0, exponent 1). `decay_steps` counts the
+ * warmup too and must exceed `warmup_steps`. Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_warmup_cosine_decay(double init_value,
+                                                   double peak_value,
+                                                   int64_t warmup_steps,
+                                                   int64_t decay_steps,
+                                                   double end_value,
+                                                   double exponent,
+                                                   struct RmspropSchedule **out);
+
+/**
+ * `optax.warmup_exponential_decay_schedule(init_value, peak_value, warmup_steps,
+ * transition_steps, decay_rate, transition_begin, staircase, end_value)`; `end_value`
+ * NULL means None. Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_warmup_exponential_decay(double init_value,
+                                                        double peak_value,
+                                                        int64_t warmup_steps,
+                                                        int64_t transition_steps,
+                                                        double decay_rate,
+                                                        int64_t transition_begin,
+                                                        bool staircase,
+                                                        const double *end_value,
+                                                        struct RmspropSchedule **out);
+
+/**
+ * `optax.piecewise_constant_schedule(init_value, {boundaries[i]: scales[i]})`: from count
+ * `boundaries[i]` on, the value is multiplied by `scales[i]`. Boundaries strictly
+ * increasing, scales >= 0. `count` may be 0 (then both arrays may be NULL); otherwise both
+ * arrays are checked by the pointer rule (`count = SIZE_MAX` gives `RMSPROP_ERR_OVERFLOW`).
+ * Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_piecewise_constant(double init_value,
+                                                  const int64_t *boundaries,
+                                                  const double *scales,
+                                                  size_t count,
+                                                  struct RmspropSchedule **out);
+
+/**
+ * `optax.join_schedules(schedules, boundaries)`: `num_schedules` schedules (copied) and
+ * `num_schedules - 1` sorted boundaries; schedule `i + 1` starts at `boundaries[i]` with
+ * its count restarted at 0. Joins may be nested. Each `schedules[i]` must be a live
+ * schedule (NULL gives `RMSPROP_ERR_NULL_POINTER`). Errors as `rmsprop_schedule_constant`.
+ */
+RmspropStatus rmsprop_schedule_join(const struct RmspropSchedule *const *schedules,
+                                    size_t num_schedules,
+                                    const int64_t *boundaries,
+                                    size_t num_boundaries,
+                                    struct RmspropSchedule **out);
+
+/**
+ * The schedule's value at `count`, as jitted optax computes it for parameters of `dtype`
+ * (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64).
+ * Errors: `RMSPROP_ERR_BAD_ENUM` (dtype); `RMSPROP_ERR_NULL_POINTER`,
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`schedule` or `out` is NULL, misaligned,
+ * or wraps the address space); `*out` untouched on error. Any thread.
+ */
+RmspropStatus rmsprop_schedule_value(const struct RmspropSchedule *schedule,
+                                     int32_t count,
+                                     RmspropDtype dtype,
+                                     double *out);
+
+/**
+ * Free a schedule. NULL is a no-op. Options, optimizers and joins that copied it are unaffected.
+ */
+void rmsprop_schedule_free(struct RmspropSchedule *schedule);
 
 /**
  * Create an optimizer: optax `rmsprop(...).init(params)` for `num_tensors` tensors of
@@ -324,9 +501,11 @@ RmspropStatus rmsprop_create_from_checkpoint(const void *buf,
  * Ownership: `options` is only read (free it whenever you like); on success `*out` owns a
  * new handle, to be released with `rmsprop_destroy`. `sizes` may be NULL when
  * `num_tensors` is 0. Threads: rayon's global pool until `rmsprop_set_threads`.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_BAD_ENUM` (dtype),
- * `RMSPROP_ERR_INVALID_HYPERPARAMETER` / `RMSPROP_ERR_INVALID_SCHEDULE` (options),
- * `RMSPROP_ERR_OVERFLOW` (total size); `*out` untouched on error. Any thread.
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (`options`, `sizes`, `out`),
+ * `RMSPROP_ERR_BAD_ENUM` (dtype), `RMSPROP_ERR_OVERFLOW` (the total size or the state's
+ * byte size overflows; `num_tensors` too large for the `sizes` array; a pointer range wraps
+ * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated);
+ * `*out` untouched on error. Any thread.
  */
 RmspropStatus rmsprop_create(const struct RmspropOptions *options,
                              const size_t *sizes,
@@ -337,10 +516,41 @@ RmspropStatus rmsprop_create(const struct RmspropOptions *options,
 /**
  * Destroy an optimizer and free its state. NULL is a no-op.
  *
- * Ownership: `optimizer` must come from `rmsprop_create` and is invalid afterwards; using
- * it again is undefined behaviour (not detectable). Must not race with other calls on it.
+ * Ownership: `optimizer` must come from `rmsprop_create` (or
+ * `rmsprop_create_from_checkpoint`) and is invalid afterwards; using it again is undefined
+ * behaviour (not detectable). Must not race with other calls on it.
  */
 void rmsprop_destroy(struct RmspropOptimizer *optimizer);
+
+/**
+ * The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
+ *
+ * Every query (`rmsprop_dtype`, `rmsprop_num_tensors`, ...): errors
+ * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
+ * or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY` (a
+ * mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
+ * error. Threading: const, may run concurrently with other const calls on the handle.
+ */
+RmspropStatus rmsprop_dtype(const struct RmspropOptimizer *optimizer, RmspropDtype *out);
+
+/**
+ * The number of tensors in the layout into `*out`. Errors as `rmsprop_dtype`.
+ */
+RmspropStatus rmsprop_num_tensors(const struct RmspropOptimizer *optimizer, size_t *out);
+
+/**
+ * The total element count of the layout (the length of the flat buffers) into `*out`.
+ * Errors as `rmsprop_dtype`.
+ */
+RmspropStatus rmsprop_total_elements(const struct RmspropOptimizer *optimizer, size_t *out);
+
+/**
+ * The size of tensor `tensor` into `*out`. Errors as `rmsprop_dtype`, and
+ * `RMSPROP_ERR_OUT_OF_RANGE` (no such tensor).
+ */
+RmspropStatus rmsprop_tensor_size(const struct RmspropOptimizer *optimizer,
+                                  size_t tensor,
+                                  size_t *out);
 
 /**
  * optax `update` for an `f32` optimizer over one flat buffer of all tensors (layout
@@ -349,10 +559,14 @@ void rmsprop_destroy(struct RmspropOptimizer *optimizer);
  * `updates == grads` is allowed and computes in place (the updates overwrite the
  * gradients); otherwise the buffers must not overlap.
  * Returns `RMSPROP_OK`, or `RMSPROP_SKIPPED_NON_FINITE` when skipping is on and a gradient
- * is NaN/inf. Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`,
+ * is NaN/inf: then the state is unchanged and zeros are written to `updates` (as optax's
+ * `apply_if_finite` returns zero updates).
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (a
+ * pointer argument is NULL, misaligned, or its range wraps the address space),
  * `RMSPROP_ERR_OVERLAP`, `RMSPROP_ERR_LENGTH_MISMATCH` (`n` must equal the layout's total),
- * `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY`, `RMSPROP_ERR_POISONED`;
- * on error nothing is written and the state is unchanged.
+ * `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (another call is running
+ * on this handle), `RMSPROP_ERR_POISONED`; on error nothing is written and the state is
+ * unchanged.
  * Threading: exclusive use of the handle; runs on the handle's worker threads.
  */
 RmspropStatus rmsprop_update_f32(struct RmspropOptimizer *optimizer,
@@ -373,7 +587,8 @@ RmspropStatus rmsprop_update_f64(struct RmspropOptimizer *optimizer,
  * one pass: `params[i] += update[i]` over one flat buffer of `n` elements.
  *
  * `params` and `grads` must not overlap. Returns and errors as `rmsprop_update_f32`;
- * on error (and on a skipped step) `params` and the state are unchanged.
+ * on error and on a skipped step (`RMSPROP_SKIPPED_NON_FINITE`) `params` and the state are
+ * unchanged.
  */
 RmspropStatus rmsprop_step_f32(struct RmspropOptimizer *optimizer,
                                float *params,
@@ -392,7 +607,10 @@ RmspropStatus rmsprop_step_f64(struct RmspropOptimizer *optimizer,
  * optax `update` for an `f32` optimizer over a list of tensors, in one parallel dispatch:
  * `grads[i]` and `updates[i]` point to `sizes[i]` elements (NULL allowed for empty tensors).
  *
- * Either every `updates[i] == grads[i]` (all in place) or no buffer overlaps any other.
+ * Either every non-empty tensor has `updates[i] == grads[i]` (all in place), or no
+ * destination buffer overlaps any other buffer (the gradient buffers, read-only, may overlap
+ * each other). An empty tensor's two pointers are never used: any value, NULL included, and
+ * they take no part in the in-place or overlap decisions.
  * Returns and errors as `rmsprop_update_f32`; `num_tensors` must equal the layout's count.
  */
 RmspropStatus rmsprop_update_tensors_f32(struct RmspropOptimizer *optimizer,
@@ -410,7 +628,9 @@ RmspropStatus rmsprop_update_tensors_f64(struct RmspropOptimizer *optimizer,
 
 /**
  * The fused step (optax `update` + `apply_updates`) for an `f32` optimizer over a list of
- * tensors in one parallel dispatch. No buffer may overlap any other.
+ * tensors in one parallel dispatch. No params buffer may overlap another params buffer or
+ * any gradient buffer (the gradient buffers, read-only, may overlap each other; in place is
+ * not allowed). An empty tensor's two pointers are never used: any value, NULL included.
  * Returns and errors as `rmsprop_step_f32`.
  */
 RmspropStatus rmsprop_step_tensors_f32(struct RmspropOptimizer *optimizer,
@@ -428,8 +648,9 @@ RmspropStatus rmsprop_step_tensors_f64(struct RmspropOptimizer *optimizer,
 
 /**
  * Untyped optax `update` over a flat buffer, for bindings that pass `void *`: `dtype`
- * must be the optimizer's (else `RMSPROP_ERR_WRONG_DTYPE`, nothing changed).
- * Otherwise identical to `rmsprop_update_f32` / `rmsprop_update_f64`.
+ * must be the optimizer's (else `RMSPROP_ERR_WRONG_DTYPE`, nothing changed; an unknown
+ * value gives `RMSPROP_ERR_BAD_ENUM`). Otherwise identical to `rmsprop_update_f32` /
+ * `rmsprop_update_f64`: returns and errors as `rmsprop_update_f32`.
  */
 RmspropStatus rmsprop_update(struct RmspropOptimizer *optimizer,
                              const void *grads,
@@ -438,7 +659,9 @@ RmspropStatus rmsprop_update(struct RmspropOptimizer *optimizer,
                              RmspropDtype dtype);
 
 /**
- * Untyped fused step over a flat buffer; see `rmsprop_update` and `rmsprop_step_f32`.
+ * Untyped fused step over a flat buffer; see `rmsprop_update` (`dtype`: else
+ * `RMSPROP_ERR_WRONG_DTYPE`, or `RMSPROP_ERR_BAD_ENUM` for an unknown value) and
+ * `rmsprop_step_f32`: returns and errors as `rmsprop_step_f32`.
  */
 RmspropStatus rmsprop_step(struct RmspropOptimizer *optimizer,
                            void *params,
@@ -449,11 +672,14 @@ RmspropStatus rmsprop_step(struct RmspropOptimizer *optimizer,
 /**
  * Copy tensor `tensor`'s part of a state component (`RMSPROP_NU`, `RMSPROP_MU`,
  * `RMSPROP_TRACE`: optax's `nu`, `mu`, `trace`) of an `f32` optimizer into `out`
- * (`n` must equal the tensor's size).
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_BAD_ENUM`,
- * `RMSPROP_ERR_NO_SUCH_STATE` (mu without centered, trace without momentum),
- * `RMSPROP_ERR_OUT_OF_RANGE`, `RMSPROP_ERR_LENGTH_MISMATCH`, `RMSPROP_ERR_WRONG_DTYPE`,
- * `RMSPROP_ERR_BUSY`. Threading: may run concurrently with other `const` calls.
+ * (`n` must equal the tensor's size; `out` may be NULL when it is 0).
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
+ * (`optimizer` or the buffer is NULL, misaligned, or its range wraps the address space),
+ * `RMSPROP_ERR_BAD_ENUM` (component), `RMSPROP_ERR_NO_SUCH_STATE` (mu without centered,
+ * trace without momentum), `RMSPROP_ERR_OUT_OF_RANGE` (tensor), `RMSPROP_ERR_LENGTH_MISMATCH`
+ * (`n`), `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (a mutating call
+ * is running on this handle), `RMSPROP_ERR_POISONED`; `out` untouched on error.
+ * Threading: may run concurrently with other `const` calls.
  */
 RmspropStatus rmsprop_get_state_f32(const struct RmspropOptimizer *optimizer,
                                     RmspropComponent component,
@@ -473,7 +699,8 @@ RmspropStatus rmsprop_get_state_f64(const struct RmspropOptimizer *optimizer,
 /**
  * Overwrite tensor `tensor`'s part of a state component of an `f32` optimizer from
  * `values` (`n` elements, the tensor's size), e.g. to carry an optax state in.
- * Errors as `rmsprop_get_state_f32`; unchanged on error. Threading: exclusive.
+ * Errors as `rmsprop_get_state_f32` (`RMSPROP_ERR_BUSY`: any other call is running on this
+ * handle); unchanged on error. Threading: exclusive.
  */
 RmspropStatus rmsprop_set_state_f32(struct RmspropOptimizer *optimizer,
                                     RmspropComponent component,
@@ -491,32 +718,9 @@ RmspropStatus rmsprop_set_state_f64(struct RmspropOptimizer *optimizer,
                                     size_t n);
 
 /**
- * The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_BUSY`. Threading: const.
- */
-RmspropStatus rmsprop_dtype(const struct RmspropOptimizer *optimizer, RmspropDtype *out);
-
-/**
- * The number of tensors in the layout into `*out`. Errors as `rmsprop_dtype`.
- */
-RmspropStatus rmsprop_num_tensors(const struct RmspropOptimizer *optimizer, size_t *out);
-
-/**
- * The total element count of the layout (the length of the flat buffers) into `*out`.
- * Errors as `rmsprop_dtype`.
- */
-RmspropStatus rmsprop_total_elements(const struct RmspropOptimizer *optimizer, size_t *out);
-
-/**
- * The size of tensor `tensor` into `*out`. Errors: also `RMSPROP_ERR_OUT_OF_RANGE`.
- */
-RmspropStatus rmsprop_tensor_size(const struct RmspropOptimizer *optimizer,
-                                  size_t tensor,
-                                  size_t *out);
-
-/**
  * Whether this configuration has state `component` (nu always; mu iff centered; trace iff
- * momentum is set) into `*out`. Errors: also `RMSPROP_ERR_BAD_ENUM`.
+ * momentum is set) into `*out`. Errors as `rmsprop_dtype`, and `RMSPROP_ERR_BAD_ENUM`
+ * (component).
  */
 RmspropStatus rmsprop_has_state(const struct RmspropOptimizer *optimizer,
                                 RmspropComponent component,
@@ -526,7 +730,10 @@ RmspropStatus rmsprop_has_state(const struct RmspropOptimizer *optimizer,
  * optax's counts: `*schedule_count` (`ScaleByScheduleState.count`, the count the learning
  * rate is evaluated at: steps taken, saturating at INT32_MAX) and `*bias_correction_count`
  * (`ScaleByRmsWithCountState.count`). Both advance every step; either pointer may be NULL.
- * Errors: `RMSPROP_ERR_NULL_POINTER` (handle), `RMSPROP_ERR_BUSY`. Threading: const.
+ * Errors: `RMSPROP_ERR_NULL_POINTER` (optimizer), `RMSPROP_ERR_MISALIGNED`,
+ * `RMSPROP_ERR_OVERFLOW` (a pointer argument is misaligned or wraps the address space),
+ * `RMSPROP_ERR_BUSY` (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`;
+ * nothing is written on error. Threading: const.
  */
 RmspropStatus rmsprop_get_counts(const struct RmspropOptimizer *optimizer,
                                  int32_t *schedule_count,
@@ -534,8 +741,10 @@ RmspropStatus rmsprop_get_counts(const struct RmspropOptimizer *optimizer,
 
 /**
  * Set both counts (each in [0, INT32_MAX]), e.g. to resume from an optax state.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_INVALID_HYPERPARAMETER` (negative),
- * `RMSPROP_ERR_BUSY`; unchanged on error. Threading: exclusive.
+ * Errors: `RMSPROP_ERR_INVALID_HYPERPARAMETER` (negative); `RMSPROP_ERR_NULL_POINTER`,
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or wraps
+ * the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
  */
 RmspropStatus rmsprop_set_counts(struct RmspropOptimizer *optimizer,
                                  int32_t schedule_count,
@@ -544,7 +753,9 @@ RmspropStatus rmsprop_set_counts(struct RmspropOptimizer *optimizer,
 /**
  * Reset to the initial state (optax `init`): nu = initial_scale, mu = trace = 0, counts 0.
  * The skip counter and hyperparameters are kept. Errors: `RMSPROP_ERR_NULL_POINTER`,
- * `RMSPROP_ERR_BUSY`. Threading: exclusive.
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or
+ * wraps the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`. Threading: exclusive.
  */
 RmspropStatus rmsprop_reset(struct RmspropOptimizer *optimizer);
 
@@ -562,14 +773,20 @@ RmspropStatus rmsprop_current_learning_rate(const struct RmspropOptimizer *optim
 
 /**
  * Set a fixed learning rate between steps (as with `optax.inject_hyperparams`); replaces
- * any schedule. Counts are kept. Errors: `RMSPROP_ERR_NULL_POINTER`,
- * `RMSPROP_ERR_INVALID_HYPERPARAMETER`, `RMSPROP_ERR_BUSY`; unchanged on error. Exclusive.
+ * any schedule. Counts are kept.
+ *
+ * Every `rmsprop_set_*` hyperparameter setter: errors `RMSPROP_ERR_INVALID_HYPERPARAMETER`
+ * (the value breaks the rule of its `rmsprop_options_set_*` twin), `RMSPROP_ERR_NULL_POINTER`,
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is NULL, misaligned, or wraps
+ * the address space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
  */
 RmspropStatus rmsprop_set_learning_rate(struct RmspropOptimizer *optimizer, double learning_rate);
 
 /**
  * Replace the learning-rate schedule between steps (copied); it continues from the
- * current schedule count. Errors as `rmsprop_set_learning_rate`.
+ * current schedule count. Errors as `rmsprop_set_learning_rate` (the pointer rule applies
+ * to `schedule` too).
  */
 RmspropStatus rmsprop_set_learning_rate_schedule(struct RmspropOptimizer *optimizer,
                                                  const struct RmspropSchedule *schedule);
@@ -599,13 +816,16 @@ RmspropStatus rmsprop_set_momentum(struct RmspropOptimizer *optimizer, double mo
 /**
  * Worker threads for this handle's steps: 0 = rayon's global pool (default, one thread per
  * core), 1 = the calling thread only (no worker threads at all), n > 1 = a pool of n threads
- * owned by this handle (at most 1024). Use 1 or a small n in MPI ranks or inside a host's own thread pool
- * to avoid oversubscription. Results are bit-identical for every setting.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_THREADS`, `RMSPROP_ERR_BUSY`; unchanged on error.
- * Note: rayon's pools do not survive `fork()` without `exec`.
+ * owned by this handle (at most 1024). Use 1 or a small n in MPI ranks or inside a host's
+ * own thread pool to avoid oversubscription. Results are bit-identical for every setting.
+ * Safe after fork(): in a forked child, steps run on a pool built in the child (the parent's
+ * pool threads do not exist there); results are bit-identical.
+ * Errors: `RMSPROP_ERR_THREADS` (more than 1024, or the pool cannot be created);
+ * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
+ * is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY` (any other call is
+ * running on this handle), `RMSPROP_ERR_POISONED`; unchanged on error. Threading: exclusive.
  */
-RmspropStatus rmsprop_set_threads(struct RmspropOptimizer *optimizer,
-                                  size_t threads);
+RmspropStatus rmsprop_set_threads(struct RmspropOptimizer *optimizer, size_t threads);
 
 /**
  * The thread setting (as passed to `rmsprop_set_threads`) into `*out`. Errors as `rmsprop_dtype`.
@@ -613,222 +833,105 @@ RmspropStatus rmsprop_set_threads(struct RmspropOptimizer *optimizer,
 RmspropStatus rmsprop_get_threads(const struct RmspropOptimizer *optimizer, size_t *out);
 
 /**
- * Create options with optax's defaults (`decay` 0.9, `eps` 1e-8, `initial_scale` 0,
- * `eps_in_sqrt` true, `centered` false, `momentum` None, `nesterov` false,
- * `bias_correction` false) and a fixed `learning_rate`.
+ * The exact size in bytes of this optimizer's checkpoint into `*out` (what
+ * `rmsprop_checkpoint_save` writes and needs).
  *
- * Ownership: on success `*out` owns a new object; free it with `rmsprop_options_free`.
- * Errors: `RMSPROP_ERR_NULL_POINTER` (out), `RMSPROP_ERR_INVALID_HYPERPARAMETER`
- * (non-finite learning rate); `*out` is untouched on error.
- * Threading: any thread; an options object must not be used by two threads at once.
+ * Mirrors: Rust `checkpoint::encoded_len`. Ownership: nothing is allocated.
+ * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
+ * (`optimizer` or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY`
+ * (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
+ * error.
+ * Threading: const, may run concurrently with other const calls on the handle.
  */
-RmspropStatus rmsprop_options_new(double learning_rate, struct RmspropOptions **out);
+RmspropStatus rmsprop_checkpoint_size(const struct RmspropOptimizer *optimizer, size_t *out);
 
 /**
- * Free options. NULL is a no-op. Optimizers created from them are unaffected.
- */
-void rmsprop_options_free(struct RmspropOptions *options);
-
-/**
- * Set a fixed learning rate (optax `scale(-learning_rate)`; no schedule count). Any finite
- * value; replaces a schedule set earlier.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_INVALID_HYPERPARAMETER`; unchanged on error.
- */
-RmspropStatus rmsprop_options_set_learning_rate(struct RmspropOptions *options,
-                                                double learning_rate);
-
-/**
- * Use a learning-rate schedule (optax `scale_by_schedule`: evaluated at the count before
- * each step). The schedule is copied; free yours whenever you like.
- * Errors: `RMSPROP_ERR_NULL_POINTER` (either pointer); unchanged on error.
- */
-RmspropStatus rmsprop_options_set_learning_rate_schedule(struct RmspropOptions *options,
-                                                         const struct RmspropSchedule *schedule);
-
-/**
- * Set `decay` (optax default 0.9); must be finite and in [0, 1].
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_INVALID_HYPERPARAMETER`; unchanged on error.
- */
-RmspropStatus rmsprop_options_set_decay(struct RmspropOptions *options, double decay);
-
-/**
- * Set `eps` (optax default 1e-8); must be finite and >= 0.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_INVALID_HYPERPARAMETER`; unchanged on error.
- */
-RmspropStatus rmsprop_options_set_eps(struct RmspropOptions *options, double eps);
-
-/**
- * Set `initial_scale`, the value `nu` starts at (optax default 0; PyTorch uses 0, TF1 1);
- * must be finite and >= 0.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_INVALID_HYPERPARAMETER`; unchanged on error.
- */
-RmspropStatus rmsprop_options_set_initial_scale(struct RmspropOptions *options,
-                                                double initial_scale);
-
-/**
- * Set `eps_in_sqrt` (optax default true: `1/sqrt(nu + eps)`; false: `1/(sqrt(nu) + eps)`,
- * PyTorch's form). Errors: `RMSPROP_ERR_NULL_POINTER`.
- */
-RmspropStatus rmsprop_options_set_eps_in_sqrt(struct RmspropOptions *options, bool eps_in_sqrt);
-
-/**
- * Set `centered` (optax default false): divide by the variance estimate `nu - mu^2`
- * (optax `scale_by_stddev`). Errors: `RMSPROP_ERR_NULL_POINTER`.
- */
-RmspropStatus rmsprop_options_set_centered(struct RmspropOptions *options, bool centered);
-
-/**
- * Set `momentum` to a value (optax `momentum=value`, a `trace` state; 0.0 still keeps a
- * trace, as optax does). Must be finite.
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_INVALID_HYPERPARAMETER`; unchanged on error.
- */
-RmspropStatus rmsprop_options_set_momentum(struct RmspropOptions *options, double momentum);
-
-/**
- * Unset `momentum` (optax `momentum=None`, the default: no trace state at all).
- * Errors: `RMSPROP_ERR_NULL_POINTER`.
- */
-RmspropStatus rmsprop_options_clear_momentum(struct RmspropOptions *options);
-
-/**
- * Set `nesterov` (optax default false; ignored without momentum, as optax ignores it).
- * Errors: `RMSPROP_ERR_NULL_POINTER`.
- */
-RmspropStatus rmsprop_options_set_nesterov(struct RmspropOptions *options, bool nesterov);
-
-/**
- * Set `bias_correction` (optax default false): divide `nu` (and `mu`) by `1 - decay^k`.
- * Errors: `RMSPROP_ERR_NULL_POINTER`.
- */
-RmspropStatus rmsprop_options_set_bias_correction(struct RmspropOptions *options,
-                                                  bool bias_correction);
-
-/**
- * Skip steps whose gradients contain NaN or infinity (in the spirit of
- * `optax.apply_if_finite`): such a step returns `RMSPROP_SKIPPED_NON_FINITE`, changes
- * neither parameters nor state (counts included) and is counted
- * (`rmsprop_skipped_steps`); the update entry points then write zero updates, as
- * `apply_if_finite` returns. Default false: non-finite values propagate as in optax.
- * Costs one extra read of the gradients per step. Errors: `RMSPROP_ERR_NULL_POINTER`.
- */
-RmspropStatus rmsprop_options_set_skip_non_finite(struct RmspropOptions *options, bool skip);
-
-/**
- * `optax.constant_schedule(value)`.
+ * Write the optimizer's checkpoint into `buf` (`len` bytes available): the whole state,
+ * configuration included (format: docs/checkpoint-format.md, versioned, CRC-32 checked).
+ * Exactly `rmsprop_checkpoint_size` bytes are written, from `buf[0]`; the rest of `buf` is
+ * untouched. On success `*written` (may be NULL) receives that size.
  *
- * Every `rmsprop_schedule_*` constructor: on success `*out` owns a new schedule (free it
- * with `rmsprop_schedule_free`); errors `RMSPROP_ERR_NULL_POINTER` (out) and
- * `RMSPROP_ERR_INVALID_SCHEDULE` (non-finite values, step arguments outside int32,
- * and what optax itself rejects), leaving `*out` untouched. Any thread.
+ * Mirrors: saving the optax state pytree together with the `optax.rmsprop` arguments;
+ * Rust `checkpoint::write_to`. Ownership: `buf` belongs to the caller; no allocation.
+ * Errors: `RMSPROP_ERR_BUFFER_TOO_SMALL` (`len` below the size; the message says how many
+ * bytes are needed), `RMSPROP_ERR_NULL_POINTER` (optimizer; buf when it is needed),
+ * `RMSPROP_ERR_MISALIGNED` (optimizer, written), `RMSPROP_ERR_OVERFLOW` (a pointer range
+ * wraps the address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
+ * `RMSPROP_ERR_POISONED`; on error nothing is written to `buf` or `*written`.
+ * Threading: const, may run concurrently with other const calls on the handle.
  */
-RmspropStatus rmsprop_schedule_constant(double value, struct RmspropSchedule **out);
+RmspropStatus rmsprop_checkpoint_save(const struct RmspropOptimizer *optimizer,
+                                      void *buf,
+                                      size_t len,
+                                      size_t *written);
 
 /**
- * `optax.linear_schedule(init_value, end_value, transition_steps, transition_begin)`.
- * `transition_steps <= 0` gives a constant `init_value`, as in optax.
+ * Load a checkpoint (`len` bytes at `buf`) into the optimizer: its configuration
+ * (hyperparameters, learning rate or schedule, centered/momentum, skip flag), skipped
+ * counter, counts and nu/mu/trace all become the checkpoint's; the thread setting is
+ * kept. The checkpoint's layout (tensor sizes) and dtype must equal the optimizer's.
+ * Everything is validated before anything changes: on any error the optimizer is exactly
+ * as it was.
+ *
+ * Mirrors: restoring a saved optax state and its `optax.rmsprop` arguments; Rust
+ * `checkpoint::restore`. Ownership: `buf` is only read, during the call.
+ * Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT` (bad magic, truncated, checksum, invalid
+ * content), `RMSPROP_ERR_CHECKPOINT_VERSION` (written by a newer format version),
+ * `RMSPROP_ERR_CHECKPOINT_MISMATCH` (layout or dtype differs), `RMSPROP_ERR_NULL_POINTER`
+ * (optimizer; buf when len > 0), `RMSPROP_ERR_MISALIGNED` (optimizer),
+ * `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or `buf + len` wraps the address
+ * space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+ * `RMSPROP_ERR_POISONED`. Threading: exclusive use of the handle.
  */
-RmspropStatus rmsprop_schedule_linear(double init_value,
-                                      double end_value,
-                                      int64_t transition_steps,
-                                      int64_t transition_begin,
-                                      struct RmspropSchedule **out);
+RmspropStatus rmsprop_checkpoint_load(struct RmspropOptimizer *optimizer,
+                                      const void *buf,
+                                      size_t len);
 
 /**
- * `optax.polynomial_schedule(init_value, end_value, power, transition_steps, transition_begin)`.
+ * Save the optimizer's checkpoint to the file `path` (NUL-terminated; raw bytes on
+ * Unix) atomically: written to a temporary file in the same directory, fsynced, renamed
+ * over `path`, then the directory is fsynced. A crash at any point leaves either the
+ * complete old file or the complete new one. On error the temporary file is removed and
+ * `path` is untouched (a process killed mid-save may leave a `.<name>.tmp-*` file,
+ * which is never read and can be deleted).
+ *
+ * Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.
+ * Errors: `RMSPROP_ERR_IO` (cannot create, write, sync or rename; the message names the
+ * file and the OS error), `RMSPROP_ERR_NULL_POINTER` (optimizer, path),
+ * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is misaligned or wraps the
+ * address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
+ * `RMSPROP_ERR_POISONED`.
+ * Threading: const (the handle is read-locked while the file is written).
  */
-RmspropStatus rmsprop_schedule_polynomial(double init_value,
-                                          double end_value,
-                                          double power,
-                                          int64_t transition_steps,
-                                          int64_t transition_begin,
-                                          struct RmspropSchedule **out);
+RmspropStatus rmsprop_checkpoint_save_file(const struct RmspropOptimizer *optimizer,
+                                           const char *path);
 
 /**
- * `optax.exponential_decay(init_value, transition_steps, decay_rate, transition_begin,
- * staircase, end_value)`. `end_value` NULL means optax's `None`; otherwise it points to the bound.
+ * Read the checkpoint file `path` and load it as `rmsprop_checkpoint_load` does (full
+ * state and configuration; layout and dtype must match; unchanged on any error).
+ *
+ * Mirrors: Rust `checkpoint::load_file`. Ownership: `path` is only read.
+ * Errors: `RMSPROP_ERR_IO` (cannot read the file), `RMSPROP_ERR_NULL_POINTER` (path), and
+ * errors as `rmsprop_checkpoint_load`. Threading: exclusive use of the handle (the file is
+ * read before the handle is locked).
  */
-RmspropStatus rmsprop_schedule_exponential_decay(double init_value,
-                                                 int64_t transition_steps,
-                                                 double decay_rate,
-                                                 int64_t transition_begin,
-                                                 bool staircase,
-                                                 const double *end_value,
-                                                 struct RmspropSchedule **out);
+RmspropStatus rmsprop_checkpoint_load_file(struct RmspropOptimizer *optimizer, const char *path);
 
 /**
- * `optax.cosine_decay_schedule(init_value, decay_steps, alpha, exponent)` (optax defaults
- * alpha 0, exponent 1). `decay_steps` must be positive, as optax requires.
+ * Create a new optimizer from a checkpoint (`len` bytes at `buf`), in the checkpoint's
+ * dtype and layout, with its configuration and full state; threads: rayon's global pool
+ * (as `rmsprop_create`). Query the result with `rmsprop_dtype`, `rmsprop_num_tensors`, ...
+ *
+ * Mirrors: Rust `checkpoint::decode_any`. Ownership: `buf` is only read; on success `*out`
+ * owns a new handle, to be released with `rmsprop_destroy`.
+ * Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT`, `RMSPROP_ERR_CHECKPOINT_VERSION` (as
+ * `rmsprop_checkpoint_load`), `RMSPROP_ERR_NULL_POINTER` (out; buf when len > 0),
+ * `RMSPROP_ERR_MISALIGNED` (out), `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or a
+ * pointer range wraps the address space); `*out` untouched on error. Threading: any thread.
  */
-RmspropStatus rmsprop_schedule_cosine_decay(double init_value,
-                                            int64_t decay_steps,
-                                            double alpha,
-                                            double exponent,
-                                            struct RmspropSchedule **out);
-
-/**
- * `optax.warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_steps,
- * end_value, exponent)` (optax defaults end_value 0, exponent 1). `decay_steps` counts the
- * warmup too and must exceed `warmup_steps`.
- */
-RmspropStatus rmsprop_schedule_warmup_cosine_decay(double init_value,
-                                                   double peak_value,
-                                                   int64_t warmup_steps,
-                                                   int64_t decay_steps,
-                                                   double end_value,
-                                                   double exponent,
-                                                   struct RmspropSchedule **out);
-
-/**
- * `optax.warmup_exponential_decay_schedule(init_value, peak_value, warmup_steps,
- * transition_steps, decay_rate, transition_begin, staircase, end_value)`; `end_value`
- * NULL means None.
- */
-RmspropStatus rmsprop_schedule_warmup_exponential_decay(double init_value,
-                                                        double peak_value,
-                                                        int64_t warmup_steps,
-                                                        int64_t transition_steps,
-                                                        double decay_rate,
-                                                        int64_t transition_begin,
-                                                        bool staircase,
-                                                        const double *end_value,
-                                                        struct RmspropSchedule **out);
-
-/**
- * `optax.piecewise_constant_schedule(init_value, {boundaries[i]: scales[i]})`: from count
- * `boundaries[i]` on, the value is multiplied by `scales[i]`. Boundaries strictly
- * increasing, scales >= 0. `count` may be 0 (then both arrays may be NULL).
- */
-RmspropStatus rmsprop_schedule_piecewise_constant(double init_value,
-                                                  const int64_t *boundaries,
-                                                  const double *scales,
-                                                  size_t count,
-                                                  struct RmspropSchedule **out);
-
-/**
- * `optax.join_schedules(schedules, boundaries)`: `num_schedules` schedules (copied) and
- * `num_schedules - 1` sorted boundaries; schedule `i + 1` starts at `boundaries[i]` with
- * its count restarted at 0. Joins may be nested.
- */
-RmspropStatus rmsprop_schedule_join(const struct RmspropSchedule *const *schedules,
-                                    size_t num_schedules,
-                                    const int64_t *boundaries,
-                                    size_t num_boundaries,
-                                    struct RmspropSchedule **out);
-
-/**
- * The schedule's value at `count`, as jitted optax computes it for parameters of `dtype`
- * (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64).
- * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_BAD_ENUM`; `*out` untouched on error.
- */
-RmspropStatus rmsprop_schedule_value(const struct RmspropSchedule *schedule,
-                                     int32_t count,
-                                     RmspropDtype dtype,
-                                     double *out);
-
-/**
- * Free a schedule. NULL is a no-op. Options, optimizers and joins that copied it are unaffected.
- */
-void rmsprop_schedule_free(struct RmspropSchedule *schedule);
+RmspropStatus rmsprop_create_from_checkpoint(const void *buf,
+                                             size_t len,
+                                             struct RmspropOptimizer **out);
 
 /**
  * The message of the most recent failed call on the calling thread, as a NUL-terminated
@@ -837,32 +940,9 @@ void rmsprop_schedule_free(struct RmspropSchedule *schedule);
  * Ownership: the library owns the string; it stays valid until the next failing call on
  * this thread. Copy it if you need it longer.
  * Threading: per thread. (Go callers: lock the goroutine to its OS thread around the call
- * and this read, since goroutines migrate.)
+ * and this read, since goroutines migrate.) Never fails.
  */
 const char *rmsprop_last_error_message(void);
-
-/**
- * A static, NUL-terminated name for a status code ("RMSPROP_ERR_BUSY"); "RMSPROP_UNKNOWN_STATUS"
- * for values this library never returns.
- *
- * Ownership: static storage, never free it. Threading: any thread.
- */
-const char *rmsprop_status_name(RmspropStatus status);
-
-/**
- * The loaded library's version as `MAJOR * 10000 + MINOR * 100 + PATCH`; compare with
- * `RMSPROP_VERSION_NUMBER` from the header you compiled against.
- *
- * Threading: any thread. Never fails.
- */
-uint32_t rmsprop_version_number(void);
-
-/**
- * The loaded library's version as a static NUL-terminated string ("0.1.0").
- *
- * Ownership: static storage, never free it. Threading: any thread.
- */
-const char *rmsprop_version_string(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,6 +7,10 @@
 //! supports it), and under valgrind memcheck with leak checking. valgrind is required: when it
 //! is missing this test fails, it never skips.
 //!
+//! The header is held to what the functions do: every status hostile.c provokes from a
+//! function (its `status FUNCTION NAME` lines) must be listed in that function's doc comment
+//! in `include/rmsprop.h`.
+//!
 //! From Rust: the same kinds of mistakes through the safe API must return the documented
 //! error and leave the optimizer exactly as it was.
 
@@ -200,6 +204,164 @@ fn c_hostile_valgrind() {
         .output()
         .expect("run valgrind");
     check_run("hostile.c (valgrind memcheck)", &out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The header's error lists, held to what the functions return
+
+/// Each function's doc block in `include/rmsprop.h`, by function name, in header order,
+/// with the declaration's parameter text.
+fn header_functions() -> Vec<(String, String, String)> {
+    let header = std::fs::read_to_string(manifest_dir().join("include/rmsprop.h"))
+        .expect("read include/rmsprop.h");
+    let mut out = Vec::new();
+    let mut doc = String::new();
+    let mut in_doc = false;
+    let lines: Vec<&str> = header.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.starts_with("/**") {
+            in_doc = true;
+            doc.clear();
+        }
+        if in_doc {
+            doc.push_str(t.trim_start_matches("/**").trim_start_matches('*'));
+            doc.push('\n');
+            if t.ends_with("*/") {
+                in_doc = false;
+            }
+            continue;
+        }
+        let Some(start) = t.find("rmsprop_") else {
+            continue;
+        };
+        if t.starts_with('#') || t.starts_with("//") {
+            continue;
+        }
+        let name: String = t[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !t[start + name.len()..].starts_with('(') {
+            continue;
+        }
+        // The declaration may span several lines, up to the closing `);`.
+        let mut decl = String::new();
+        for l in &lines[i..] {
+            decl.push_str(l.trim());
+            decl.push(' ');
+            if l.trim_end().ends_with(");") {
+                break;
+            }
+        }
+        out.push((name, std::mem::take(&mut doc), decl));
+    }
+    out
+}
+
+/// The statuses a doc block lists: every `RMSPROP_*` status it names, plus those of the
+/// functions it defers to ("Errors as `rmsprop_x`", "`rmsprop_x` for an `f64` optimizer").
+fn listed_statuses(
+    name: &str,
+    docs: &std::collections::BTreeMap<String, String>,
+    depth: usize,
+) -> std::collections::BTreeSet<String> {
+    let mut set = std::collections::BTreeSet::new();
+    let Some(doc) = docs.get(name) else {
+        return set;
+    };
+    let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut rest = flat.as_str();
+    while let Some(i) = rest.find("RMSPROP_") {
+        let tok: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[i + tok.len()..];
+        set.insert(tok);
+    }
+    if depth > 8 {
+        return set;
+    }
+    let lower = flat.to_lowercase();
+    let mut targets = Vec::new();
+    let pat = "errors as `";
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(pat) {
+        let s = from + i + pat.len();
+        if let Some(e) = lower[s..].find('`') {
+            targets.push(flat[s..s + e].to_string());
+        }
+        from = s;
+    }
+    if flat.starts_with('`') && flat[1..].contains("` for an `") {
+        let e = flat[1..].find('`').unwrap();
+        targets.push(flat[1..1 + e].to_string());
+    }
+    for t in targets {
+        if t != name {
+            set.extend(listed_statuses(&t, docs, depth + 1));
+        }
+    }
+    set
+}
+
+/// Issue 10.4: every status hostile.c provokes from a function (its "status FUNCTION NAME"
+/// lines) must be listed in that function's doc comment in the header, and every function
+/// that takes the optimizer's lock lists RMSPROP_ERR_BUSY and RMSPROP_ERR_POISONED (another
+/// thread's call, or an earlier panic inside the handle, which hostile.c cannot stage on
+/// demand).
+#[test]
+fn header_lists_every_status_each_function_returns() {
+    let exe = compile_hostile(&[], "hostile_statuses");
+    let out = Command::new(&exe).output().expect("run hostile");
+    check_run("hostile.c (status inventory)", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let funcs = header_functions();
+    let docs: std::collections::BTreeMap<String, String> = funcs
+        .iter()
+        .map(|(n, d, _)| (n.clone(), d.clone()))
+        .collect();
+    assert!(docs.len() > 60, "parsed only {} functions", docs.len());
+    let mut observed = std::collections::BTreeSet::new();
+    for l in stdout.lines() {
+        let mut w = l.split_whitespace();
+        if let (Some("status"), Some(f), Some(s)) = (w.next(), w.next(), w.next()) {
+            observed.insert((f.to_string(), s.to_string()));
+        }
+    }
+    assert!(
+        observed.len() > 100,
+        "only {} (function, status) pairs seen",
+        observed.len()
+    );
+    let mut missing = Vec::new();
+    for (f, s) in &observed {
+        assert!(
+            docs.contains_key(f),
+            "hostile.c calls {f}, which the header does not declare"
+        );
+        if !listed_statuses(f, &docs, 0).contains(s) {
+            missing.push(format!("{f}: {s} (returned, not documented)"));
+        }
+    }
+    for (name, _, decl) in &funcs {
+        let locks = decl.contains("RmspropOptimizer *optimizer") && name != "rmsprop_destroy";
+        if locks {
+            let listed = listed_statuses(name, &docs, 0);
+            for s in ["RMSPROP_ERR_BUSY", "RMSPROP_ERR_POISONED"] {
+                if !listed.contains(s) {
+                    missing.push(format!("{name}: {s} (takes the lock, not documented)"));
+                }
+            }
+        }
+    }
+    println!("{} (function, status) pairs observed", observed.len());
+    assert!(
+        missing.is_empty(),
+        "the header's error lists are incomplete:\n{}",
+        missing.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,4 +758,96 @@ fn rust_calls_into_the_c_abi_with_null_and_garbage() {
     assert_eq!((sc, bc), (0, 0));
     capi::rmsprop_destroy(h);
     capi::rmsprop_options_free(o);
+}
+
+/// Issue: empty tensors must not take part in the in-place or overlap decisions of the list
+/// entry points. Layout {3, 0, 5}: in place for the non-empty tensors, and any pointer for the
+/// empty one (NULL, or one into another tensor's buffer), must compute exactly what the flat
+/// in-place update computes on a twin handle; the list step likewise ignores where the empty
+/// tensor's pointers point.
+#[test]
+fn list_calls_ignore_empty_tensors_pointers() {
+    use std::ptr::null_mut;
+    fn handle(dtype: capi::RmspropDtype) -> *mut capi::RmspropOptimizer {
+        let mut o = null_mut();
+        assert_eq!(capi::rmsprop_options_new(0.01, &mut o), capi::RMSPROP_OK);
+        assert_eq!(capi::rmsprop_options_set_momentum(o, 0.9), capi::RMSPROP_OK);
+        assert_eq!(
+            capi::rmsprop_options_set_centered(o, true),
+            capi::RMSPROP_OK
+        );
+        let mut h = null_mut();
+        let sizes = [3usize, 0, 5];
+        assert_eq!(
+            capi::rmsprop_create(o, sizes.as_ptr(), 3, dtype, &mut h),
+            capi::RMSPROP_OK
+        );
+        assert_eq!(capi::rmsprop_set_threads(h, 1), capi::RMSPROP_OK);
+        capi::rmsprop_options_free(o);
+        h
+    }
+    let grads = |k: usize| -> Vec<f64> { (0..8).map(|i| ((i + 3 * k) as f64).sin()).collect() };
+
+    // f32, update in place: list handle vs flat twin.
+    let (h, twin) = (
+        handle(capi::RMSPROP_DTYPE_F32),
+        handle(capi::RMSPROP_DTYPE_F32),
+    );
+    let mut elsewhere = [7.0f32; 2];
+    for k in 0..3 {
+        let mut flat: Vec<f32> = grads(k).iter().map(|&x| x as f32).collect();
+        let mut list = flat.clone();
+        let (a, b) = list.split_at_mut(3);
+        // The empty tensor: gradient pointer NULL, then inside tensor 2, then elsewhere;
+        // its update pointer a distinct one each time.
+        let empty_g: [*const f32; 3] = [std::ptr::null(), b.as_ptr(), elsewhere.as_ptr()];
+        let empty_u: [*mut f32; 3] = [elsewhere.as_mut_ptr(), a.as_mut_ptr(), null_mut()];
+        let g = [a.as_ptr(), empty_g[k], b.as_ptr()];
+        let u = [a.as_mut_ptr(), empty_u[k], b.as_mut_ptr()];
+        let st = capi::rmsprop_update_tensors_f32(h, g.as_ptr(), u.as_ptr(), 3);
+        assert_eq!(st, capi::RMSPROP_OK, "call {k}: {}", last_error());
+        assert_eq!(
+            capi::rmsprop_update_f32(twin, flat.as_ptr(), flat.as_mut_ptr(), 8),
+            capi::RMSPROP_OK
+        );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&list), bits(&flat), "call {k}: in-place list vs flat");
+    }
+    assert_eq!(elsewhere, [7.0; 2], "the empty tensor's buffer was written");
+    capi::rmsprop_destroy(h);
+    capi::rmsprop_destroy(twin);
+
+    // f64, step over lists: the empty tensor's params pointer inside grads[0] and its grads
+    // pointer inside params[2] are not overlaps.
+    let (h, twin) = (
+        handle(capi::RMSPROP_DTYPE_F64),
+        handle(capi::RMSPROP_DTYPE_F64),
+    );
+    let mut p_list: Vec<f64> = (0..8).map(|i| 1.0 + i as f64).collect();
+    let mut p_flat = p_list.clone();
+    for k in 0..3 {
+        let g_all = grads(k);
+        let (pa, pb) = p_list.split_at_mut(3);
+        let p = [pa.as_mut_ptr(), g_all.as_ptr() as *mut f64, pb.as_mut_ptr()];
+        let g = [g_all.as_ptr(), pb.as_ptr(), g_all[3..].as_ptr()];
+        let st = capi::rmsprop_step_tensors_f64(h, p.as_ptr(), g.as_ptr(), 3);
+        assert_eq!(st, capi::RMSPROP_OK, "step {k}: {}", last_error());
+        assert_eq!(
+            capi::rmsprop_step_f64(twin, p_flat.as_mut_ptr(), g_all.as_ptr(), 8),
+            capi::RMSPROP_OK
+        );
+        assert_eq!(g_all, grads(k), "gradients written");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p_list), bits(&p_flat), "step {k}: list vs flat");
+    }
+    capi::rmsprop_destroy(h);
+    capi::rmsprop_destroy(twin);
+}
+
+fn last_error() -> String {
+    // SAFETY: the library returns a NUL-terminated string valid until the next failing call
+    // on this thread.
+    unsafe { std::ffi::CStr::from_ptr(capi::rmsprop_last_error_message()) }
+        .to_string_lossy()
+        .into_owned()
 }

@@ -6,7 +6,10 @@
 use std::ffi::{CStr, c_char, c_void};
 use std::path::PathBuf;
 
-use super::handle::{Engine, RmspropOptimizer, new_handle, with_engine, with_engine_mut};
+use super::boundary::*;
+use super::handle::{
+    Engine, RmspropOptimizer, both, check_handle, new_handle, with_engine, with_engine_mut,
+};
 use super::status::*;
 use crate::checkpoint::{self, AnyOptimizer, CheckpointError};
 
@@ -44,18 +47,17 @@ fn path_arg(p: *const c_char) -> Result<PathBuf, CError> {
 }
 
 fn encoded_len(e: &Engine) -> usize {
-    match e {
-        Engine::F32(o) => checkpoint::encoded_len(o),
-        Engine::F64(o) => checkpoint::encoded_len(o),
-    }
+    both!(e, o => checkpoint::encoded_len(o))
 }
 
 /// The exact size in bytes of this optimizer's checkpoint into `*out` (what
 /// `rmsprop_checkpoint_save` writes and needs).
 ///
 /// Mirrors: Rust `checkpoint::encoded_len`. Ownership: nothing is allocated.
-/// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (out), `RMSPROP_ERR_BUSY`
-/// (a mutating call is running on this handle); `*out` untouched on error.
+/// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW`
+/// (`optimizer` or `out` is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY`
+/// (a mutating call is running on this handle), `RMSPROP_ERR_POISONED`; `*out` untouched on
+/// error.
 /// Threading: const, may run concurrently with other const calls on the handle.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_checkpoint_size(
@@ -76,10 +78,11 @@ pub extern "C" fn rmsprop_checkpoint_size(
 ///
 /// Mirrors: saving the optax state pytree together with the `optax.rmsprop` arguments;
 /// Rust `checkpoint::write_to`. Ownership: `buf` belongs to the caller; no allocation.
-/// Errors: `RMSPROP_ERR_NULL_POINTER` (optimizer; buf when len > 0),
-/// `RMSPROP_ERR_MISALIGNED` (written), `RMSPROP_ERR_BUFFER_TOO_SMALL` (`len` below the size;
-/// the message says how many bytes are needed), `RMSPROP_ERR_BUSY`; on error nothing is
-/// written to `buf` or `*written`.
+/// Errors: `RMSPROP_ERR_BUFFER_TOO_SMALL` (`len` below the size; the message says how many
+/// bytes are needed), `RMSPROP_ERR_NULL_POINTER` (optimizer; buf when it is needed),
+/// `RMSPROP_ERR_MISALIGNED` (optimizer, written), `RMSPROP_ERR_OVERFLOW` (a pointer range
+/// wraps the address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
+/// `RMSPROP_ERR_POISONED`; on error nothing is written to `buf` or `*written`.
 /// Threading: const, may run concurrently with other const calls on the handle.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_checkpoint_save(
@@ -89,8 +92,8 @@ pub extern "C" fn rmsprop_checkpoint_save(
     written: *mut usize,
 ) -> RmspropStatus {
     boundary(|| {
-        if !written.is_null() && !written.is_aligned() {
-            return Err(CError::Misaligned("written"));
+        if !written.is_null() {
+            check_out(written, "written")?;
         }
         let n = with_engine(optimizer, |e| {
             let needed = encoded_len(e);
@@ -101,15 +104,10 @@ pub extern "C" fn rmsprop_checkpoint_save(
             // `needed <= len`; bytes have no alignment, and the buffer cannot alias the
             // library-owned state being read.
             let out = unsafe { slice_mut(buf.cast::<u8>(), needed, "buf")? };
-            match e {
-                Engine::F32(o) => checkpoint::write_to(o, out)?,
-                Engine::F64(o) => checkpoint::write_to(o, out)?,
-            }
+            both!(e, o => checkpoint::write_to(o, out)?);
             Ok(needed)
         })?;
-        if !written.is_null() {
-            write_out(written, "written", n)?;
-        }
+        write_optional(written, "written", n)?;
         Ok(RMSPROP_OK)
     })
 }
@@ -123,10 +121,13 @@ pub extern "C" fn rmsprop_checkpoint_save(
 ///
 /// Mirrors: restoring a saved optax state and its `optax.rmsprop` arguments; Rust
 /// `checkpoint::restore`. Ownership: `buf` is only read, during the call.
-/// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_CHECKPOINT_CORRUPT` (bad magic,
-/// truncated, checksum, invalid content), `RMSPROP_ERR_CHECKPOINT_VERSION` (written by a
-/// newer format version), `RMSPROP_ERR_CHECKPOINT_MISMATCH` (layout or dtype differs),
-/// `RMSPROP_ERR_BUSY`. Threading: exclusive use of the handle.
+/// Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT` (bad magic, truncated, checksum, invalid
+/// content), `RMSPROP_ERR_CHECKPOINT_VERSION` (written by a newer format version),
+/// `RMSPROP_ERR_CHECKPOINT_MISMATCH` (layout or dtype differs), `RMSPROP_ERR_NULL_POINTER`
+/// (optimizer; buf when len > 0), `RMSPROP_ERR_MISALIGNED` (optimizer),
+/// `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or `buf + len` wraps the address
+/// space), `RMSPROP_ERR_BUSY` (any other call is running on this handle),
+/// `RMSPROP_ERR_POISONED`. Threading: exclusive use of the handle.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_checkpoint_load(
     optimizer: *mut RmspropOptimizer,
@@ -138,10 +139,7 @@ pub extern "C" fn rmsprop_checkpoint_load(
             // SAFETY: the caller passes `len` readable bytes at `buf` that nobody writes
             // during the call (documented); bytes have no alignment.
             let bytes = unsafe { slice(buf.cast::<u8>(), len, "buf")? };
-            match e {
-                Engine::F32(o) => checkpoint::restore(o, bytes)?,
-                Engine::F64(o) => checkpoint::restore(o, bytes)?,
-            }
+            both!(e, o => checkpoint::restore(o, bytes)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -156,8 +154,11 @@ pub extern "C" fn rmsprop_checkpoint_load(
 /// which is never read and can be deleted).
 ///
 /// Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.
-/// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_IO` (cannot create, write, sync or
-/// rename; the message names the file and the OS error), `RMSPROP_ERR_BUSY`.
+/// Errors: `RMSPROP_ERR_IO` (cannot create, write, sync or rename; the message names the
+/// file and the OS error), `RMSPROP_ERR_NULL_POINTER` (optimizer, path),
+/// `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer` is misaligned or wraps the
+/// address space), `RMSPROP_ERR_BUSY` (a mutating call is running on this handle),
+/// `RMSPROP_ERR_POISONED`.
 /// Threading: const (the handle is read-locked while the file is written).
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_checkpoint_save_file(
@@ -167,10 +168,7 @@ pub extern "C" fn rmsprop_checkpoint_save_file(
     boundary(|| {
         let path = path_arg(path)?;
         with_engine(optimizer, |e| {
-            match e {
-                Engine::F32(o) => checkpoint::save_file(o, &path)?,
-                Engine::F64(o) => checkpoint::save_file(o, &path)?,
-            }
+            both!(e, o => checkpoint::save_file(o, &path)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -181,18 +179,16 @@ pub extern "C" fn rmsprop_checkpoint_save_file(
 /// state and configuration; layout and dtype must match; unchanged on any error).
 ///
 /// Mirrors: Rust `checkpoint::load_file`. Ownership: `path` is only read.
-/// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_IO` (cannot read the file), and those of
-/// `rmsprop_checkpoint_load`. Threading: exclusive use of the handle (the file is read
-/// before the handle is locked).
+/// Errors: `RMSPROP_ERR_IO` (cannot read the file), `RMSPROP_ERR_NULL_POINTER` (path), and
+/// errors as `rmsprop_checkpoint_load`. Threading: exclusive use of the handle (the file is
+/// read before the handle is locked).
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_checkpoint_load_file(
     optimizer: *mut RmspropOptimizer,
     path: *const c_char,
 ) -> RmspropStatus {
     boundary(|| {
-        if optimizer.is_null() {
-            return Err(CError::Null("optimizer"));
-        }
+        check_handle(optimizer)?;
         let path = path_arg(path)?;
         let bytes = std::fs::read(&path).map_err(|e| {
             CError::Other(
@@ -201,10 +197,7 @@ pub extern "C" fn rmsprop_checkpoint_load_file(
             )
         })?;
         with_engine_mut(optimizer, |e| {
-            match e {
-                Engine::F32(o) => checkpoint::restore(o, &bytes)?,
-                Engine::F64(o) => checkpoint::restore(o, &bytes)?,
-            }
+            both!(e, o => checkpoint::restore(o, &bytes)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -217,9 +210,10 @@ pub extern "C" fn rmsprop_checkpoint_load_file(
 ///
 /// Mirrors: Rust `checkpoint::decode_any`. Ownership: `buf` is only read; on success `*out`
 /// owns a new handle, to be released with `rmsprop_destroy`.
-/// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (out),
-/// `RMSPROP_ERR_CHECKPOINT_CORRUPT`, `RMSPROP_ERR_CHECKPOINT_VERSION`; `*out` untouched on
-/// error. Threading: any thread.
+/// Errors: `RMSPROP_ERR_CHECKPOINT_CORRUPT`, `RMSPROP_ERR_CHECKPOINT_VERSION` (as
+/// `rmsprop_checkpoint_load`), `RMSPROP_ERR_NULL_POINTER` (out; buf when len > 0),
+/// `RMSPROP_ERR_MISALIGNED` (out), `RMSPROP_ERR_OVERFLOW` (`len` above `PTRDIFF_MAX`, or a
+/// pointer range wraps the address space); `*out` untouched on error. Threading: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_create_from_checkpoint(
     buf: *const c_void,
@@ -227,12 +221,7 @@ pub extern "C" fn rmsprop_create_from_checkpoint(
     out: *mut *mut RmspropOptimizer,
 ) -> RmspropStatus {
     boundary(|| {
-        if out.is_null() {
-            return Err(CError::Null("out"));
-        }
-        if !out.is_aligned() {
-            return Err(CError::Misaligned("out"));
-        }
+        check_out(out, "out")?;
         // SAFETY: the caller passes `len` readable bytes at `buf` that nobody writes during
         // the call (documented); bytes have no alignment.
         let bytes = unsafe { slice(buf.cast::<u8>(), len, "buf")? };

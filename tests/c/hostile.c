@@ -14,14 +14,16 @@
  * dies of a signal is a failure. Two threads on one handle must give RMSPROP_ERR_BUSY, never
  * a crash or a data race.
  *
- * Prints one line per case ("ok"/"FAIL") and a final "N passed, M failed" line; exits 1 on
- * any failure. Sizes are small so that the whole run fits under valgrind.
+ * Prints one line per case ("ok"/"FAIL"), a "status FUNCTION STATUS_NAME" line for every
+ * non-OK status a function returned (tests/hostile.rs checks the header documents it), and a
+ * final "N passed, M failed" line; exits 1 on any failure. Sizes are small so that the whole run fits under valgrind.
  *
  * Build (tests/hostile.rs does this, natively, with ASan+UBSan and under valgrind):
  *   cc -std=c11 -Wall -Wextra -Werror -DHOSTILE_CHECKPOINT -Iinclude tests/c/hostile.c \
  *      -Ltarget/release -lrmsprop -lpthread -lm -Wl,-rpath,$PWD/target/release -o hostile
  * (-DHOSTILE_CHECKPOINT adds tests/c/hostile_checkpoint.inc, for headers that declare the
- * checkpoint API.) Each "ok" line shows the status and message the library gave.
+ * checkpoint API; tests/c/hostile_pointers.inc holds the pointer-rule cases.) Each "ok"
+ * line shows the status and message the library gave.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -119,9 +121,36 @@ static void prime(void) {
     memcpy(g_prime, g_msg, sizeof g_prime);
 }
 
+/* The text of the call whose status the next check_status sees, macros expanded
+ * ("rmsprop_update_f32(full.h, G, U, 8)"). */
+static const char *g_call = "";
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Record which function returned which status: a "status FUNCTION STATUS_NAME" line for
+ * every status other than RMSPROP_OK. tests/hostile.rs checks that the header documents each
+ * of them for that function. The function is the first rmsprop_* name called in the text. */
+static void note_status(RmspropStatus got) {
+    if (got == RMSPROP_OK) return;
+    for (const char *p = strstr(g_call, "rmsprop_"); p; p = strstr(p + 1, "rmsprop_")) {
+        if (p > g_call && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) continue;
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        const char *q = p + n;
+        while (*q == ' ') q++;
+        if (*q != '(') continue;
+        printf("status %.*s %s\n", (int)n, p, rmsprop_status_name(got));
+        return;
+    }
+}
+
 /* Status, then message: non-empty, fresh, and naming the argument. */
-static void check_status(Verdict *v, RmspropStatus got, RmspropStatus want, const char *needle) {
+#define check_status(v, got, want, needle) (g_call = STR(got), check_status_at(v, got, want, needle))
+#define check_status_of(call, v, got, want, needle)                                        \
+    (g_call = STR(call), check_status_at(v, got, want, needle))
+static void check_status_at(Verdict *v, RmspropStatus got, RmspropStatus want,
+                            const char *needle) {
     grab_msg();
+    note_status(got);
     g_checked = got;
     if (got != want)
         v_fail(v, "status %s (%d), want %s (%d) [message: \"%s\"]", rmsprop_status_name(got),
@@ -407,7 +436,7 @@ static void fx_end(Fix *f, Verdict *v, int may_write, uint64_t skipped_delta) {
         v_init(&v_);                                                                       \
         fx_begin(F);                                                                       \
         RmspropStatus s_ = (CALL);                                                         \
-        check_status(&v_, s_, WANT, NEEDLE);                                               \
+        check_status_of(CALL, &v_, s_, WANT, NEEDLE);                                      \
         fx_end(F, &v_, 0, 0);                                                              \
         finish(NAME, &v_);                                                                 \
     } while (0)
@@ -419,7 +448,7 @@ static void fx_end(Fix *f, Verdict *v, int may_write, uint64_t skipped_delta) {
         v_init(&v_);                                                                       \
         fx_begin(F);                                                                       \
         RmspropStatus s_ = (CALL);                                                         \
-        check_status(&v_, s_, WANT, NEEDLE);                                               \
+        check_status_of(CALL, &v_, s_, WANT, NEEDLE);                                      \
         if (memcmp((OUT), (REF), (SZ)) != 0) v_fail(&v_, "out-pointer written on error");  \
         fx_end(F, &v_, 0, 0);                                                              \
         finish(NAME, &v_);                                                                 \
@@ -432,7 +461,7 @@ static void fx_end(Fix *f, Verdict *v, int may_write, uint64_t skipped_delta) {
         v_init(&v_);                                                                       \
         fx_begin(F);                                                                       \
         RmspropStatus s_ = (CALL);                                                         \
-        check_status(&v_, s_, RMSPROP_SKIPPED_NON_FINITE, NULL);                           \
+        check_status_of(CALL, &v_, s_, RMSPROP_SKIPPED_NON_FINITE, NULL);                  \
         skip_note(F, NAME, MAY_WRITE);                                                     \
         fx_end(F, &v_, MAY_WRITE, 1);                                                      \
         finish(NAME, &v_);                                                                 \
@@ -553,7 +582,7 @@ static int fp_eq(const OptFp *a, const OptFp *b) {
         opt_fp(O, &before_);                                                               \
         prime();                                                                           \
         RmspropStatus s_ = (CALL);                                                         \
-        check_status(&v_, s_, WANT, NEEDLE);                                               \
+        check_status_of(CALL, &v_, s_, WANT, NEEDLE);                                      \
         opt_fp(O, &after_);                                                                \
         if (!fp_eq(&before_, &after_)) v_fail(&v_, "the options changed");                 \
         finish(NAME, &v_);                                                                 \
@@ -683,7 +712,7 @@ static void options_suite(void) {
         RmspropSchedule *sout = SCHED_SENTINEL;                                            \
         prime();                                                                           \
         RmspropStatus s_ = (CALL_WITH_OUT);                                                \
-        check_status(&v_, s_, WANT, NEEDLE);                                               \
+        check_status_of(CALL_WITH_OUT, &v_, s_, WANT, NEEDLE);                             \
         if (sout != SCHED_SENTINEL) {                                                      \
             v_fail(&v_, "*out written on error");                                          \
             if (s_ == RMSPROP_OK) rmsprop_schedule_free(sout);                             \
@@ -952,7 +981,7 @@ static void schedule_suite(void) {
         RmspropOptimizer *hout = OPT_SENTINEL;                                             \
         prime();                                                                           \
         RmspropStatus s_ = (CALL_WITH_HOUT);                                               \
-        check_status(&v_, s_, WANT, NEEDLE);                                               \
+        check_status_of(CALL_WITH_HOUT, &v_, s_, WANT, NEEDLE);                            \
         if (hout != OPT_SENTINEL) {                                                        \
             v_fail(&v_, "*out written on error");                                          \
             if (s_ == RMSPROP_OK) rmsprop_destroy(hout);                                   \
@@ -1535,6 +1564,7 @@ static void thread_suite(void) {
 #ifdef HOSTILE_CHECKPOINT
 #include "hostile_checkpoint.inc"
 #endif
+#include "hostile_pointers.inc"
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1552,6 +1582,7 @@ int main(void) {
 #else
     printf("info checkpoint cases not compiled (build with -DHOSTILE_CHECKPOINT)\n");
 #endif
+    pointer_suite();
     thread_suite();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

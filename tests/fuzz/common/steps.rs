@@ -350,8 +350,11 @@ pub(crate) fn list<T: Elem>(h: &Handle, b: &mut Bytes<'_>) {
     if num > 0 && (srcs.is_null() || dsts.is_null()) {
         defects.push(RMSPROP_ERR_NULL_POINTER);
     }
-    let in_place =
-        mode != 2 && num > 0 && (0..num).all(|i| std::ptr::eq(lb.src[i], lb.dst[i] as *const T));
+    // In place: every non-empty tensor's update overwrites its gradient (empty tensors'
+    // pointers decide nothing).
+    let in_place = mode != 2
+        && num > 0
+        && (0..num).all(|i| sizes[i] == 0 || std::ptr::eq(lb.src[i], lb.dst[i] as *const T));
     let span = |p: usize, n: usize| (p, p + n * T::SIZE);
     let mut dsp = vec![];
     let mut ssp = vec![];
