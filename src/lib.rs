@@ -7,10 +7,14 @@
 //! - [`config`]: every argument of `optax.rmsprop`, optax's defaults, validation.
 //! - [`schedule`]: optax's learning-rate schedules, formulas and count semantics.
 //! - [`real`]: the element types (`f32`, `f64`) and the operations the kernels use.
-//! - [`kernel`]: the fused one-pass kernel, specialised per configuration.
-//! - [`parallel`]: splitting a step over threads across tensor boundaries.
+//! - [`kernel`]: the fused one-pass kernel, specialised per configuration, compiled per
+//!   instruction set and chosen at run time, and split over threads ([`kernel::split`]).
 //! - [`optimizer`]: layout, state and the step entry points: the safe core API.
-//! - `capi`: the C ABI, the only module with `unsafe` code.
+//! - `capi`: the C ABI.
+//!
+//! `unsafe` code lives in `capi/` (the FFI boundary) and in `kernel/simd.rs` and
+//! `kernel/fpenv.rs` (calling `#[target_feature]` loops, setting the FTZ/DAZ bits); every
+//! block has a `SAFETY` comment, and the rest of the crate denies `unsafe_code`.
 //!
 //! ```
 //! use rmsprop::{Config, Optimizer};
@@ -28,15 +32,16 @@
 
 pub mod checkpoint;
 pub mod config;
-mod dispatch;
 pub mod error;
 pub mod kernel;
 pub mod optimizer;
-pub mod parallel;
 pub mod real;
 pub mod schedule;
 
 pub mod capi;
+
+/// The thread split of a step; the old path of [`kernel::split`].
+pub use kernel::split as parallel;
 
 pub use config::{Config, LearningRate};
 pub use error::{Error, Result};

@@ -6,8 +6,8 @@
 
 use crate::config::{self, Config, LearningRate};
 use crate::error::{Error, Result};
+use crate::kernel::split::{self as parallel, Exec, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
-use crate::parallel::{self, Exec, ListBufs};
 use crate::real::Real;
 
 /// Tensor sizes and their offsets in the flat element space.
