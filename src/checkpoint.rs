@@ -51,7 +51,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{Config, LearningRate};
 use crate::optimizer::{Counts, Optimizer, State};
-use crate::real::Real;
 use crate::schedule::Schedule;
 
 /// The first 8 bytes of every checkpoint.
@@ -103,81 +102,12 @@ fn corrupt(msg: impl Into<String>) -> CheckpointError {
     CheckpointError::Corrupt(msg.into())
 }
 
-/// The element type stored in a checkpoint. The tag values equal the C API's
-/// `RMSPROP_DTYPE_F32` and `RMSPROP_DTYPE_F64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dtype {
-    /// `f32` (`float`).
-    F32 = 1,
-    /// `f64` (`double`).
-    F64 = 2,
-}
+/// The element type stored in a checkpoint (tag byte in `LAYT`): [`crate::element::Dtype`].
+pub use crate::element::Dtype;
 
-impl Dtype {
-    /// `"f32"` or `"f64"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "f32",
-            Dtype::F64 => "f64",
-        }
-    }
-
-    fn from_tag(t: u8) -> Result<Self> {
-        match t {
-            1 => Ok(Dtype::F32),
-            2 => Ok(Dtype::F64),
-            t => Err(corrupt(format!("unknown dtype tag {t}"))),
-        }
-    }
-
-    fn size(self) -> usize {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::F64 => 8,
-        }
-    }
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
-
-/// An element type a checkpoint can store: `f32` or `f64` (sealed).
-pub trait Element: Real + sealed::Sealed {
-    /// The dtype tag of this type.
-    const DTYPE: Dtype;
-    /// Append the exact little-endian bits of `xs` (NaN payloads included) to `out`.
-    fn put_le(xs: &[Self], out: &mut Vec<u8>);
-    /// Values from their little-endian bits; `bytes.len()` is a multiple of the size.
-    fn get_le(bytes: &[u8]) -> Vec<Self>;
-}
-
-macro_rules! element {
-    ($t:ty, $d:expr, $n:literal) => {
-        impl Element for $t {
-            const DTYPE: Dtype = $d;
-            fn put_le(xs: &[Self], out: &mut Vec<u8>) {
-                for x in xs {
-                    out.extend_from_slice(&x.to_le_bytes());
-                }
-            }
-            fn get_le(bytes: &[u8]) -> Vec<Self> {
-                bytes
-                    .chunks_exact($n)
-                    .map(|c| {
-                        let mut a = [0u8; $n];
-                        a.copy_from_slice(c);
-                        <$t>::from_le_bytes(a)
-                    })
-                    .collect()
-            }
-        }
-    };
-}
-element!(f32, Dtype::F32, 4);
-element!(f64, Dtype::F64, 8);
+/// The bound of the checkpoint functions: a type an optimizer computes in and a checkpoint
+/// stores (`f32`, `f64`). The old name of [`crate::element::Real`], kept for callers.
+pub use crate::element::Real as Element;
 
 // ---------------------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib.crc32), slicing by 8.
@@ -879,7 +809,9 @@ fn parse_v1(reserved: u32, body: &[u8]) -> Result<Parsed<'_>> {
     };
 
     let mut l = b.section(TAG_LAYT, "LAYT section")?;
-    let dtype = Dtype::from_tag(l.u8("dtype")?)?;
+    let tag = l.u8("dtype")?;
+    let dtype =
+        Dtype::from_tag(tag.into()).ok_or_else(|| corrupt(format!("unknown dtype tag {tag}")))?;
     l.zeros(7, "padding after dtype")?;
     let n = l.count(8, "tensor count")?;
     let mut sizes = Vec::with_capacity(n);
@@ -1010,14 +942,7 @@ pub fn decode<T: Element>(bytes: &[u8]) -> Result<Optimizer<T>> {
     parse(bytes)?.build()
 }
 
-/// An optimizer of either dtype, as [`decode_any`] returns it.
-#[derive(Debug)]
-pub enum AnyOptimizer {
-    /// An `f32` checkpoint.
-    F32(Optimizer<f32>),
-    /// An `f64` checkpoint.
-    F64(Optimizer<f64>),
-}
+pub use crate::any::AnyOptimizer;
 
 /// A new optimizer of whichever dtype the checkpoint holds.
 /// Errors: `Corrupt`, `Version`.

@@ -6,10 +6,13 @@
 //! - [`error`]: the error type; each variant has a fixed C status code.
 //! - [`config`]: every argument of `optax.rmsprop`, optax's defaults, validation.
 //! - [`schedule`]: optax's learning-rate schedules, formulas and count semantics.
-//! - [`real`]: the element types (`f32`, `f64`) and the operations the kernels use.
+//! - [`element`]: the element types (`f32`, `f64`), their dtype tags and byte encoding, the
+//!   arithmetic the kernels use, and the seam between parameter and state types.
 //! - [`kernel`]: the fused one-pass kernel, specialised per configuration, compiled per
 //!   instruction set and chosen at run time, and split over threads ([`kernel::split`]).
 //! - [`optimizer`]: layout, state and the step entry points: the safe core API.
+//! - [`any`]: [`AnyOptimizer`], an optimizer whose dtype is chosen at run time, and
+//!   [`with_any!`].
 //! - `capi`: the C ABI.
 //!
 //! `unsafe` code lives in `capi/` (the FFI boundary) and in `kernel/simd.rs` and
@@ -30,21 +33,25 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod any;
 pub mod checkpoint;
 pub mod config;
+pub mod element;
 pub mod error;
 pub mod kernel;
 pub mod optimizer;
-pub mod real;
 pub mod schedule;
 
 pub mod capi;
 
+/// The element types; the old path of [`element`].
+pub use element as real;
 /// The thread split of a step; the old path of [`kernel::split`].
 pub use kernel::split as parallel;
 
+pub use any::{AnyElement, AnyOptimizer, DtypeMismatch};
 pub use config::{Config, LearningRate};
+pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
-pub use real::Real;
 pub use schedule::Schedule;

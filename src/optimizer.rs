@@ -5,10 +5,10 @@
 //! failed call leaves the optimizer exactly as it was.
 
 use crate::config::{self, Config, LearningRate};
+use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, Exec, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
-use crate::real::Real;
 
 /// Tensor sizes and their offsets in the flat element space.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,8 +19,8 @@
 //! this crate also rejects non-finite values, join boundary lists of the wrong length,
 //! unsorted join boundaries, and step arguments outside the `i32` range.
 
+use crate::element::Real;
 use crate::error::{Error, Result};
-use crate::real::Real;
 
 /// One of optax's schedules. Step arguments are `i64` for convenience and must fit in `i32`.
 #[derive(Debug, Clone, PartialEq)]

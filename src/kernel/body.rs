@@ -5,7 +5,7 @@
 //! wrapper of [`super::simd`] with that wrapper's target features.
 
 use super::{Bufs, Coeffs, M_IN_PLACE, M_STEP, MOM_NESTEROV, MOM_NONE};
-use crate::real::Real;
+use crate::element::Real;
 
 /// The element loop. `#[inline(always)]` so that the SIMD wrappers
 /// compile it with their target features.

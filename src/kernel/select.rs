@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::simd;
 use super::{KernelFn, M_IN_PLACE, M_STEP, M_UPDATE, MOM_HEAVY, MOM_NESTEROV, MOM_NONE};
 use super::{Mode, Variant};
-use crate::real::Real;
+use crate::element::Real;
 
 /// An instruction-set level the kernel is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

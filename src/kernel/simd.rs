@@ -28,7 +28,7 @@
 use super::body::body;
 use super::fpenv::{Guard, flush_subnormals};
 use super::{Bufs, Coeffs};
-use crate::real::Real;
+use crate::element::Real;
 
 /// The loop compiled for the target's baseline features, in the kernels' floating-point
 /// environment.
@@ -71,7 +71,7 @@ mod x86 {
     use super::super::body::body;
     use super::super::fpenv::{Guard, flush_subnormals};
     use super::super::{Bufs, Coeffs};
-    use crate::real::Real;
+    use crate::element::Real;
 
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]

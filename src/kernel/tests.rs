@@ -4,7 +4,7 @@
 use super::fpenv::flush_subnormals;
 use super::simd::baseline_loop;
 use super::*;
-use crate::real::Real;
+use crate::element::Real;
 
 fn coeffs64() -> Coeffs<f64> {
     Coeffs {
