@@ -50,7 +50,7 @@ pub use element as real;
 pub use kernel::split as parallel;
 
 pub use any::{AnyElement, AnyOptimizer, DtypeMismatch};
-pub use config::{Config, LearningRate};
+pub use config::{Config, Hyper, LearningRate};
 pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};

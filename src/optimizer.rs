@@ -4,7 +4,7 @@
 //! Every entry point validates all of its arguments before it touches anything, so a
 //! failed call leaves the optimizer exactly as it was.
 
-use crate::config::{self, Config, LearningRate};
+use crate::config::{Config, Hyper, LearningRate};
 use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, Exec, ListBufs};
@@ -446,42 +446,47 @@ impl<T: Real> Optimizer<T> {
     /// Counts are kept: a new schedule continues from the current count.
     pub fn set_learning_rate(&mut self, lr: LearningRate) -> Result<()> {
         match &lr {
-            LearningRate::Fixed(v) => config::check_learning_rate(*v)?,
+            LearningRate::Fixed(v) => Hyper::LearningRate.check(*v)?,
             LearningRate::Schedule(s) => s.validate()?,
         }
         self.config.learning_rate = lr;
         Ok(())
     }
 
+    /// Set a scalar hyperparameter between steps (a fixed learning rate replaces a
+    /// schedule). `momentum` only for a configuration created with momentum: the trace
+    /// buffer exists only then. On error nothing changes.
+    pub fn set_hyper(&mut self, h: Hyper, v: f64) -> Result<()> {
+        if h == Hyper::Momentum && self.config.momentum.is_none() {
+            return Err(Error::NoSuchState("trace", "momentum set"));
+        }
+        h.set(&mut self.config, v)
+    }
+
+    /// A scalar hyperparameter's current value (`None`: a scheduled learning rate, or no
+    /// momentum).
+    pub fn hyper(&self, h: Hyper) -> Option<f64> {
+        h.get(&self.config)
+    }
+
     /// Set `decay` between steps.
     pub fn set_decay(&mut self, v: f64) -> Result<()> {
-        config::check_decay(v)?;
-        self.config.decay = v;
-        Ok(())
+        self.set_hyper(Hyper::Decay, v)
     }
 
     /// Set `eps` between steps.
     pub fn set_eps(&mut self, v: f64) -> Result<()> {
-        config::check_eps(v)?;
-        self.config.eps = v;
-        Ok(())
+        self.set_hyper(Hyper::Eps, v)
     }
 
     /// Set `initial_scale` (it takes effect at the next [`Optimizer::reset`]).
     pub fn set_initial_scale(&mut self, v: f64) -> Result<()> {
-        config::check_initial_scale(v)?;
-        self.config.initial_scale = v;
-        Ok(())
+        self.set_hyper(Hyper::InitialScale, v)
     }
 
     /// Set `momentum` between steps; only for a configuration created with momentum.
     pub fn set_momentum(&mut self, v: f64) -> Result<()> {
-        if self.config.momentum.is_none() {
-            return Err(Error::NoSuchState("trace", "momentum set"));
-        }
-        config::check_momentum(v)?;
-        self.config.momentum = Some(v);
-        Ok(())
+        self.set_hyper(Hyper::Momentum, v)
     }
 
     /// The learning rate the next step uses, in the compute dtype.
