@@ -15,9 +15,10 @@
 //!   [`with_any!`].
 //! - `capi`: the C ABI.
 //!
-//! `unsafe` code lives in `capi/` (the FFI boundary) and in `kernel/simd.rs` and
-//! `kernel/fpenv.rs` (calling `#[target_feature]` loops, setting the FTZ/DAZ bits); every
-//! block has a `SAFETY` comment, and the rest of the crate denies `unsafe_code`.
+//! `unsafe` code lives in `capi/` (the FFI boundary), in `kernel/simd.rs` and
+//! `kernel/fpenv.rs` (calling `#[target_feature]` loops, setting the FTZ/DAZ bits) and in
+//! `fork.rs` (one `pthread_atfork` call, so that steps survive `fork()`); every block has a
+//! `SAFETY` comment, and the rest of the crate denies `unsafe_code`.
 //!
 //! ```
 //! use rmsprop::{Config, Optimizer};
@@ -38,6 +39,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod element;
 pub mod error;
+mod fork;
 pub mod kernel;
 pub mod optimizer;
 pub mod schedule;
