@@ -16,15 +16,19 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> CheckpointError {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How the names of temporary checkpoint files begin.
+pub const TEMP_PREFIX: &str = ".rmsprop-tmp-";
+
 /// Create a fresh temporary file next to `path` (same directory, so the rename is atomic).
-fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(PathBuf, File)> {
+///
+/// The name, `.rmsprop-tmp-<pid>-<n>`, does not depend on the target's name, so it fits in
+/// the directory whenever the target's does (at most 46 bytes; a filesystem's limit is
+/// typically 255).
+fn create_temp(dir: &Path) -> Result<(PathBuf, File)> {
     let mut last = None;
     for _ in 0..16 {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-        let tmp = dir.join(tmp_name);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
         match File::options().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
@@ -70,7 +74,8 @@ fn sync_dir(_dir: &Path) -> Result<()> {
 }
 
 /// Save the checkpoint of `opt` to `path` atomically: it is written to a new temporary
-/// file in the same directory (`.<name>.tmp-<pid>-<n>`), flushed and fsynced, renamed
+/// file in the same directory (`.rmsprop-tmp-<pid>-<n>`, a name that fits wherever `path`
+/// does), flushed and fsynced, renamed
 /// over `path`, and the directory is fsynced. A reader (or a crash at any point) sees
 /// either the complete previous file or the complete new one, never a mix. On error the
 /// temporary file is removed and `path` is untouched (a process killed mid-save can leave
@@ -79,14 +84,17 @@ fn sync_dir(_dir: &Path) -> Result<()> {
 /// Errors: `Io`.
 pub fn save_file<T: Element>(opt: &Optimizer<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let name = path
-        .file_name()
-        .ok_or_else(|| CheckpointError::Io(format!("{} does not name a file", path.display())))?;
+    if path.file_name().is_none() {
+        return Err(CheckpointError::Io(format!(
+            "{} does not name a file",
+            path.display()
+        )));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let (tmp, file) = create_temp(dir, name)?;
+    let (tmp, file) = create_temp(dir)?;
     let result = fill_and_rename(opt, &file, &tmp, path);
     drop(file);
     if result.is_err() {

@@ -58,7 +58,7 @@ use std::io::Write;
 
 pub use crate::any::AnyOptimizer;
 use crate::optimizer::Optimizer;
-pub use file::{load_file, save_file};
+pub use file::{TEMP_PREFIX, load_file, save_file};
 pub use format::{
     HEADER_LEN, MAGIC, MAX_SCHEDULE_DEPTH, TRAILER_LEN, VERSION, crc32, crc32_update,
 };
