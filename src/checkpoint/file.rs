@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::codec::write_io;
-use super::{CheckpointError, Element, Result, restore};
+use super::{CheckpointError, Element, Result};
 use crate::optimizer::Optimizer;
 
-fn io_err(what: &str, path: &Path, e: io::Error) -> CheckpointError {
+pub(super) fn io_err(what: &str, path: &Path, e: io::Error) -> CheckpointError {
     CheckpointError::Io(format!("{what} {}: {e}", path.display()))
 }
 
@@ -102,12 +102,4 @@ pub fn save_file<T: Element>(opt: &Optimizer<T>, path: impl AsRef<Path>) -> Resu
     }
     result?;
     sync_dir(dir)
-}
-
-/// Read the checkpoint file at `path` and [`restore`] it into `opt`; on any error `opt`
-/// is unchanged. Errors: `Io`, `Corrupt`, `Version`, `Mismatch`.
-pub fn load_file<T: Element>(opt: &mut Optimizer<T>, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| io_err("cannot read", path, e))?;
-    restore(opt, &bytes)
 }

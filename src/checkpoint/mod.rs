@@ -58,7 +58,7 @@ use std::io::Write;
 
 pub use crate::any::AnyOptimizer;
 use crate::optimizer::Optimizer;
-pub use file::{TEMP_PREFIX, load_file, save_file};
+pub use file::{TEMP_PREFIX, save_file};
 pub use format::{
     HEADER_LEN, MAGIC, MAX_SCHEDULE_DEPTH, TRAILER_LEN, VERSION, crc32, crc32_update,
 };
@@ -163,4 +163,15 @@ pub fn restore<T: Element>(opt: &mut Optimizer<T>, bytes: &[u8]) -> Result<()> {
     let new = p.build::<T>()?;
     opt.replace_keeping_threads(new);
     Ok(())
+}
+
+/// Read the checkpoint file at `path` and [`restore`] it into `opt`; on any error `opt`
+/// is unchanged. Errors: `Io`, `Corrupt`, `Version`, `Mismatch`.
+pub fn load_file<T: Element>(
+    opt: &mut Optimizer<T>,
+    path: impl AsRef<std::path::Path>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| file::io_err("cannot read", path, e))?;
+    restore(opt, &bytes)
 }

@@ -7,7 +7,8 @@
 //! (`(i64, f64)` pairs, `i64`s, or nested schedules, recursively).
 
 use super::bytes::{Rd, put_f64, put_i64, put_len, put_opt_f64, put_u8};
-use super::{CheckpointError, MAX_SCHEDULE_DEPTH, Result, corrupt};
+use super::format::MAX_SCHEDULE_DEPTH;
+use super::{CheckpointError, Result, corrupt};
 use crate::schedule::{Inspect, Schedule, Visit};
 
 /// The smallest encoded schedule: a tag and one `f64`.
