@@ -87,7 +87,7 @@
 //!   `frac = fma(-c, T(1/steps), 1)`, `value = fma(frac, T(init-end), T(end))`; exponential:
 //!   `p = c * T(1/steps)`), constants are folded (cosine: `T(pi) * T(1/decay_steps)`,
 //!   `pow(x, 2)` -> `x*x` with the 0.5s pulled out as `T(1 - alpha) * 0.25`; the full rule
-//!   is at `cosine` in `src/schedule.rs`), and a*b + c is contracted to an FMA
+//!   is at `cosine` in `src/schedule/eval.rs`), and a*b + c is contracted to an FMA
 //!   (`python3 tools/gen_fixtures.py --dump-schedule-hlo` prints the HLO of each fixture).
 //!   When a step's value differs (only possible off glibc), that step's update gets the
 //!   relative difference of the learning rate times |u| plus one ulp on top of its family's
