@@ -13,6 +13,8 @@
 //! - [`optimizer`]: layout, state and the step entry points: the safe core API.
 //! - [`any`]: [`AnyOptimizer`], an optimizer whose dtype is chosen at run time, and
 //!   [`with_any!`].
+//! - [`checkpoint`]: the full state as versioned, checksummed bytes, and atomic files.
+//! - `fork` (private): steps keep working in a `fork()`ed child.
 //! - `capi`: the C ABI.
 //!
 //! `unsafe` code lives in `capi/` (the FFI boundary), in `kernel/simd.rs` and

@@ -20,7 +20,7 @@
 //!
 //! Decoding validates everything (magic, length, checksum, version, every section and
 //! count, enum tags, booleans, reserved bits, and the configuration through
-//! [`Config::validate`]); no allocation is sized by a length that has not been checked
+//! [`Config::validate`](crate::Config::validate)); no allocation is sized by a length that has not been checked
 //! against the bytes actually present. [`restore`] decodes into a temporary optimizer and
 //! swaps it in only when everything is valid, so on any error the optimizer is exactly
 //! as it was.

@@ -215,7 +215,12 @@ impl<T: Real> Optimizer<T> {
     }
 
     /// Threads a step may use: `0` = rayon's global pool (default), `1` = the caller's
-    /// thread only, `n > 1` = a pool of `n` threads owned by this optimizer.
+    /// thread only, `n > 1` = a pool of `n` threads owned by this optimizer. Results are
+    /// bit-identical for every setting.
+    ///
+    /// Safe after `fork()`: in a forked child, steps run on a pool built in the child (the
+    /// threads of pools built before the fork do not exist there), or on the calling thread
+    /// if no pool can be built; see `src/fork.rs`.
     pub fn set_threads(&mut self, n: usize) -> Result<()> {
         self.workers.set(n)
     }
