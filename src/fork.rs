@@ -15,34 +15,40 @@
 //! # `unsafe`
 //! One block, with a `SAFETY` comment: the `pthread_atfork` call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 
 /// Forks this process is descended through since the handler was installed: 0 in the
 /// process that installed it.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
-static INSTALL: Once = Once::new();
+/// Set by the one call that installs the handler. Not a `Once`: a fork while another
+/// thread is inside `call_once` would leave the child's `Once` running forever, and the
+/// child's next optimizer would wait on it.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+#[cfg_attr(not(unix), allow(dead_code))]
 extern "C" fn on_fork_child() {
     // Async-signal-safe: one atomic add, no allocation, no lock.
     GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Install the fork handler (once per process; later calls are one atomic load).
+/// Install the fork handler (once per process; later calls are one atomic load, and
+/// never wait).
 pub(crate) fn watch() {
-    INSTALL.call_once(|| {
-        #[cfg(unix)]
-        {
-            #[allow(unsafe_code)]
-            // SAFETY: `pthread_atfork` only records the three function pointers; `None` is
-            // allowed for each. `on_fork_child` is a plain `extern "C" fn()` with static
-            // lifetime that touches nothing but an atomic, which is what POSIX allows in
-            // the child of a multi-threaded process.
-            let rc = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
-            // ENOMEM is the only documented failure; then forks go unnoticed, as before.
-            let _ = rc;
-        }
-    });
+    if INSTALLED.load(Ordering::Relaxed) || INSTALLED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        #[allow(unsafe_code)]
+        // SAFETY: `pthread_atfork` only records the three function pointers; `None` is
+        // allowed for each. `on_fork_child` is a plain `extern "C" fn()` with static
+        // lifetime that touches nothing but an atomic, which is what POSIX allows in the
+        // child of a multi-threaded process.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+        // ENOMEM is the only documented failure; then forks go unnoticed, as before.
+        let _ = rc;
+    }
 }
 
 /// The current fork generation (see the module docs).
