@@ -78,75 +78,160 @@ impl Config {
 
     /// Check every rule listed in the module documentation.
     pub fn validate(&self) -> Result<()> {
-        match &self.learning_rate {
-            LearningRate::Fixed(lr) => check_learning_rate(*lr)?,
-            LearningRate::Schedule(s) => s.validate()?,
+        if let LearningRate::Schedule(s) = &self.learning_rate {
+            s.validate()?;
         }
-        check_decay(self.decay)?;
-        check_eps(self.eps)?;
-        check_initial_scale(self.initial_scale)?;
-        if let Some(m) = self.momentum {
-            check_momentum(m)?;
+        for &h in Hyper::ALL {
+            if let Some(v) = h.get(self) {
+                h.check(v)?;
+            }
         }
         Ok(())
     }
 }
 
-fn finite(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name,
-            rule: "finite",
-            value,
-        })
+/// The range rule of a scalar hyperparameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Any finite value.
+    Finite,
+    /// Finite and in `[0, 1]`.
+    UnitInterval,
+    /// Finite and `>= 0`.
+    NonNegative,
+}
+
+impl Rule {
+    /// The rule in words, as error messages quote it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Rule::Finite => "finite",
+            Rule::UnitInterval => "in [0, 1]",
+            Rule::NonNegative => "finite and >= 0",
+        }
+    }
+
+    /// Whether `v` obeys the rule.
+    pub fn holds(self, v: f64) -> bool {
+        match self {
+            Rule::Finite => v.is_finite(),
+            Rule::UnitInterval => (0.0..=1.0).contains(&v),
+            Rule::NonNegative => v >= 0.0 && v.is_finite(),
+        }
     }
 }
 
-/// A fixed learning rate must be finite.
+/// Declares the scalar hyperparameters once: variant, optax's argument name, range rule.
+/// Where each lives in [`Config`] is written in [`Hyper::get`] / [`Hyper::set`].
+macro_rules! hypers {
+    ($( $(#[doc = $doc:literal])* $v:ident = $name:literal, $rule:ident; )*) => {
+        /// A scalar hyperparameter of `optax.rmsprop` that can be set between steps (as
+        /// `optax.inject_hyperparams` allows): its name, its rule, its place in [`Config`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Hyper {
+            $( $(#[doc = $doc])* $v, )*
+        }
+
+        impl Hyper {
+            /// Every scalar hyperparameter.
+            pub const ALL: &'static [Hyper] = &[$(Hyper::$v),*];
+
+            /// optax's argument name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Hyper::$v => $name, )*
+                }
+            }
+
+            /// The range rule.
+            pub fn rule(self) -> Rule {
+                match self {
+                    $( Hyper::$v => Rule::$rule, )*
+                }
+            }
+        }
+    };
+}
+
+hypers! {
+    /// A fixed `learning_rate` (a schedule is set with `Optimizer::set_learning_rate`).
+    LearningRate = "learning_rate", Finite;
+    /// `decay`.
+    Decay = "decay", UnitInterval;
+    /// `eps`.
+    Eps = "eps", NonNegative;
+    /// `initial_scale` (takes effect at the next reset).
+    InitialScale = "initial_scale", NonNegative;
+    /// `momentum` (only for a configuration with momentum).
+    Momentum = "momentum", Finite;
+}
+
+impl Hyper {
+    /// `Ok` when `v` obeys the rule, else the named error.
+    pub fn check(self, v: f64) -> Result<()> {
+        if self.rule().holds(v) {
+            Ok(())
+        } else {
+            Err(Error::InvalidHyperparameter {
+                name: self.name(),
+                rule: self.rule().text(),
+                value: v,
+            })
+        }
+    }
+
+    /// The current value; `None` for a scheduled learning rate and for no momentum.
+    pub fn get(self, c: &Config) -> Option<f64> {
+        match self {
+            Hyper::LearningRate => match c.learning_rate {
+                LearningRate::Fixed(v) => Some(v),
+                LearningRate::Schedule(_) => None,
+            },
+            Hyper::Decay => Some(c.decay),
+            Hyper::Eps => Some(c.eps),
+            Hyper::InitialScale => Some(c.initial_scale),
+            Hyper::Momentum => c.momentum,
+        }
+    }
+
+    /// Check `v`, then store it (a fixed learning rate replaces a schedule; momentum becomes
+    /// set). On error `c` is unchanged.
+    pub fn set(self, c: &mut Config, v: f64) -> Result<()> {
+        self.check(v)?;
+        match self {
+            Hyper::LearningRate => c.learning_rate = LearningRate::Fixed(v),
+            Hyper::Decay => c.decay = v,
+            Hyper::Eps => c.eps = v,
+            Hyper::InitialScale => c.initial_scale = v,
+            Hyper::Momentum => c.momentum = Some(v),
+        }
+        Ok(())
+    }
+}
+
+/// A fixed learning rate must be finite ([`Hyper::LearningRate`]).
 pub fn check_learning_rate(v: f64) -> Result<()> {
-    finite("learning_rate", v)
+    Hyper::LearningRate.check(v)
 }
 
-/// `decay` must be finite and in `[0, 1]`.
+/// `decay` must be finite and in `[0, 1]` ([`Hyper::Decay`]).
 pub fn check_decay(v: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name: "decay",
-            rule: "in [0, 1]",
-            value: v,
-        })
-    }
+    Hyper::Decay.check(v)
 }
 
-/// `eps` must be finite and non-negative.
+/// `eps` must be finite and non-negative ([`Hyper::Eps`]).
 pub fn check_eps(v: f64) -> Result<()> {
-    non_negative("eps", v)
+    Hyper::Eps.check(v)
 }
 
-/// `initial_scale` must be finite and non-negative.
+/// `initial_scale` must be finite and non-negative ([`Hyper::InitialScale`]).
 pub fn check_initial_scale(v: f64) -> Result<()> {
-    non_negative("initial_scale", v)
+    Hyper::InitialScale.check(v)
 }
 
-/// `momentum`, when set, must be finite.
+/// `momentum`, when set, must be finite ([`Hyper::Momentum`]).
 pub fn check_momentum(v: f64) -> Result<()> {
-    finite("momentum", v)
-}
-
-fn non_negative(name: &'static str, v: f64) -> Result<()> {
-    if v >= 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name,
-            rule: "finite and >= 0",
-            value: v,
-        })
-    }
+    Hyper::Momentum.check(v)
 }
 
 #[cfg(test)]
@@ -161,6 +246,29 @@ mod tests {
         assert!(c.eps_in_sqrt && !c.centered && !c.nesterov && !c.bias_correction);
         assert_eq!(c.momentum, None);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_table_gets_sets_and_checks_each_hyperparameter() {
+        let mut c = Config::new(0.01);
+        for (i, &h) in Hyper::ALL.iter().enumerate() {
+            let v = 0.125 * (i + 1) as f64;
+            h.set(&mut c, v).unwrap();
+            assert_eq!(h.get(&c), Some(v), "{}", h.name());
+            let before = c.clone();
+            let err = h.set(&mut c, f64::NAN).unwrap_err();
+            assert_eq!(c, before, "a rejected value changes nothing");
+            assert!(err.to_string().starts_with(h.name()), "{err}");
+        }
+        assert_eq!(c.decay, 0.25);
+        assert_eq!(c.momentum, Some(0.625));
+        assert!(Hyper::Decay.check(1.01).is_err() && Hyper::Decay.check(1.0).is_ok());
+        assert!(Hyper::Eps.check(-1e-300).is_err() && Hyper::Eps.check(0.0).is_ok());
+        assert!(Hyper::Momentum.check(-3.0).is_ok());
+        assert!(Hyper::LearningRate.check(-0.1).is_ok());
+        c.learning_rate = LearningRate::Schedule(Schedule::Constant { value: 0.1 });
+        assert_eq!(Hyper::LearningRate.get(&c), None);
+        assert_eq!(Hyper::Momentum.get(&Config::new(0.1)), None);
     }
 
     #[test]

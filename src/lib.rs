@@ -6,11 +6,21 @@
 //! - [`error`]: the error type; each variant has a fixed C status code.
 //! - [`config`]: every argument of `optax.rmsprop`, optax's defaults, validation.
 //! - [`schedule`]: optax's learning-rate schedules, formulas and count semantics.
-//! - [`real`]: the element types (`f32`, `f64`) and the operations the kernels use.
-//! - [`kernel`]: the fused one-pass kernel, specialised per configuration.
-//! - [`parallel`]: splitting a step over threads across tensor boundaries.
+//! - [`element`]: the element types (`f32`, `f64`), their dtype tags and byte encoding, the
+//!   arithmetic the kernels use, and the seam between parameter and state types.
+//! - [`kernel`]: the fused one-pass kernel, specialised per configuration, compiled per
+//!   instruction set and chosen at run time, and split over threads ([`kernel::split`]).
 //! - [`optimizer`]: layout, state and the step entry points: the safe core API.
-//! - `capi`: the C ABI, the only module with `unsafe` code.
+//! - [`any`]: [`AnyOptimizer`], an optimizer whose dtype is chosen at run time, and
+//!   [`with_any!`].
+//! - [`checkpoint`]: the full state as versioned, checksummed bytes, and atomic files.
+//! - `fork` (private): steps keep working in a `fork()`ed child.
+//! - `capi`: the C ABI.
+//!
+//! `unsafe` code lives in `capi/` (the FFI boundary), in `kernel/simd.rs` and
+//! `kernel/fpenv.rs` (calling `#[target_feature]` loops, setting the FTZ/DAZ bits) and in
+//! `fork.rs` (one `pthread_atfork` call, so that steps survive `fork()`); every block has a
+//! `SAFETY` comment, and the rest of the crate denies `unsafe_code`.
 //!
 //! ```
 //! use rmsprop::{Config, Optimizer};
@@ -26,20 +36,26 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod any;
 pub mod checkpoint;
 pub mod config;
-mod dispatch;
+pub mod element;
 pub mod error;
+mod fork;
 pub mod kernel;
 pub mod optimizer;
-pub mod parallel;
-pub mod real;
 pub mod schedule;
 
 pub mod capi;
 
-pub use config::{Config, LearningRate};
+/// The element types; the old path of [`element`].
+pub use element as real;
+/// The thread split of a step; the old path of [`kernel::split`].
+pub use kernel::split as parallel;
+
+pub use any::{AnyElement, AnyOptimizer, DtypeMismatch};
+pub use config::{Config, Hyper, LearningRate};
+pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
-pub use real::Real;
 pub use schedule::Schedule;

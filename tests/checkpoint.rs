@@ -644,6 +644,36 @@ fn files_round_trip_and_replace_atomically() {
     );
 }
 
+/// The longest file name a Linux filesystem takes (255 bytes) saves and loads: the
+/// temporary file's name must not grow with the target's (it used to append ~20 bytes and
+/// fail with "File name too long").
+#[test]
+fn the_longest_file_name_saves() {
+    let dir = tmp_dir("long-name");
+    let name = format!("{}.ckpt", "n".repeat(255 - 5));
+    assert_eq!(name.len(), 255);
+    let path = dir.join(&name);
+    let (a, bytes) = small();
+    checkpoint::save_file(&a, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    checkpoint::save_file(&a, &path).unwrap();
+    assert_eq!(
+        listing(&dir),
+        std::slice::from_ref(&name),
+        "no temporary left behind"
+    );
+    let mut t = target();
+    checkpoint::load_file(&mut t, &path).unwrap();
+    assert_eq!(checkpoint::encode(&t), bytes);
+    // One byte more is the filesystem's refusal, reported as an I/O error naming the file.
+    let e = checkpoint::save_file(&a, dir.join(format!("x{name}"))).unwrap_err();
+    assert!(
+        matches!(&e, CheckpointError::Io(m) if m.contains("rename")),
+        "{e:?}"
+    );
+    assert_eq!(listing(&dir), [name], "no temporary left behind");
+}
+
 #[cfg(unix)]
 #[test]
 fn file_permissions_are_kept() {
@@ -779,7 +809,9 @@ fn a_process_killed_mid_save_leaves_the_old_checkpoint_intact() {
         let t0 = Instant::now();
         let mut killed_at = None;
         while t0.elapsed() < Duration::from_secs(120) {
-            let tmp = listing(&dir).into_iter().find(|n| n.contains(".tmp-"));
+            let tmp = listing(&dir)
+                .into_iter()
+                .find(|n| n.starts_with(checkpoint::TEMP_PREFIX));
             if let Some(tmp) = tmp {
                 let len = std::fs::metadata(dir.join(&tmp)).map_or(0, |m| m.len());
                 if len >= 1 << 20 {

@@ -87,7 +87,7 @@
 //!   `frac = fma(-c, T(1/steps), 1)`, `value = fma(frac, T(init-end), T(end))`; exponential:
 //!   `p = c * T(1/steps)`), constants are folded (cosine: `T(pi) * T(1/decay_steps)`,
 //!   `pow(x, 2)` -> `x*x` with the 0.5s pulled out as `T(1 - alpha) * 0.25`; the full rule
-//!   is at `cosine` in `src/schedule.rs`), and a*b + c is contracted to an FMA
+//!   is at `cosine` in `src/schedule/eval.rs`), and a*b + c is contracted to an FMA
 //!   (`python3 tools/gen_fixtures.py --dump-schedule-hlo` prints the HLO of each fixture).
 //!   When a step's value differs (only possible off glibc), that step's update gets the
 //!   relative difference of the learning rate times |u| plus one ulp on top of its family's
@@ -586,7 +586,7 @@ fn compare<T: Elem>(fx: &Fixture, data: &Data<T>, prim: &Run<T>, stats: &mut Sta
     let mk = momentum_kind(fx);
     let key = |a: &str| {
         (
-            T::DTYPE.to_string(),
+            <T as Elem>::DTYPE.to_string(),
             fam.name().to_string(),
             mk.to_string(),
             a.to_string(),
@@ -626,7 +626,7 @@ fn compare<T: Elem>(fx: &Fixture, data: &Data<T>, prim: &Run<T>, stats: &mut Sta
         let dlr = ulps(lr_lib, rec.lr);
         let lr_allowed = if transc { SCHEDULE_TRANSC_ULPS } else { 0 };
         let lkey = (
-            T::DTYPE.to_string(),
+            <T as Elem>::DTYPE.to_string(),
             if sched.is_some() {
                 if transc {
                     "schedule(pow/exp/cos)"
@@ -793,7 +793,7 @@ fn compare<T: Elem>(fx: &Fixture, data: &Data<T>, prim: &Run<T>, stats: &mut Sta
                      nan_ok: bool| {
             *stats
                 .compared
-                .entry((T::DTYPE.to_string(), arr.to_string()))
+                .entry((<T as Elem>::DTYPE.to_string(), arr.to_string()))
                 .or_default() += 1;
             let d = ulps(lib, rf);
             if nan_ok && rf.is_nan() && !lib.is_nan() {
@@ -896,7 +896,7 @@ fn compare<T: Elem>(fx: &Fixture, data: &Data<T>, prim: &Run<T>, stats: &mut Sta
 fn conformance<T: Elem>() {
     let fixtures: Vec<Fixture> = all_fixtures()
         .into_iter()
-        .filter(|f| f.dtype == T::DTYPE)
+        .filter(|f| f.dtype == <T as Elem>::DTYPE)
         .collect();
     assert!(
         fixtures.len() >= 100,
@@ -950,7 +950,7 @@ fn conformance<T: Elem>() {
     }
 
     let mut rep = String::new();
-    writeln!(rep, "\n=== optax conformance, {}: {} fixtures, worst ulp distance (finite values; NaN must match NaN) ===", T::DTYPE, fixtures.len()).unwrap();
+    writeln!(rep, "\n=== optax conformance, {}: {} fixtures, worst ulp distance (finite values; NaN must match NaN) ===", <T as Elem>::DTYPE, fixtures.len()).unwrap();
     writeln!(
         rep,
         "{:<22} {:<10} {:<12} {:>12}  where",
@@ -993,7 +993,7 @@ fn conformance<T: Elem>() {
             "{} of {} {} fixtures fail:\n{}",
             errors.len(),
             fixtures.len(),
-            T::DTYPE,
+            <T as Elem>::DTYPE,
             errors.join("\n")
         );
     }

@@ -373,7 +373,7 @@ impl Fixture {
 
     /// The decoded payload.
     pub fn data<T: Elem>(&self) -> Data<T> {
-        assert_eq!(self.dtype, T::DTYPE, "{}", self.file);
+        assert_eq!(self.dtype, <T as Elem>::DTYPE, "{}", self.file);
         let mut pos = 0usize;
         let p = &self.payload;
         let mut take = |n: usize| -> Vec<T> {

@@ -3,178 +3,28 @@
 //!
 //! Every entry point validates all of its arguments before it touches anything, so a
 //! failed call leaves the optimizer exactly as it was.
+//!
+//! Files: `layout` (sizes, offsets), `state` (buffers, counts), `threads` (where a step
+//! runs), this one (the optimizer and its entry points).
 
-use crate::config::{self, Config, LearningRate};
+mod layout;
+mod state;
+mod threads;
+
+#[cfg(test)]
+mod tests;
+
+pub use layout::Layout;
+pub use state::{Component, Counts, State, safe_increment};
+pub use threads::{MAX_THREADS, Threads};
+
+use crate::config::{Config, Hyper, LearningRate};
+use crate::element::Real;
 use crate::error::{Error, Result};
+use crate::kernel::split::{self as parallel, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
-use crate::parallel::{self, Exec, ListBufs};
-use crate::real::Real;
-
-/// Tensor sizes and their offsets in the flat element space.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
-    sizes: Vec<usize>,
-    offsets: Vec<usize>,
-}
-
-impl Layout {
-    /// A layout over `sizes` (tensors of 0 elements are legal).
-    pub fn new(sizes: &[usize]) -> Result<Self> {
-        let mut offsets = Vec::with_capacity(sizes.len() + 1);
-        let mut acc = 0usize;
-        offsets.push(0);
-        for &s in sizes {
-            acc = acc.checked_add(s).ok_or(Error::LayoutOverflow)?;
-            offsets.push(acc);
-        }
-        Ok(Layout {
-            sizes: sizes.to_vec(),
-            offsets,
-        })
-    }
-
-    /// Elements per tensor.
-    pub fn sizes(&self) -> &[usize] {
-        &self.sizes
-    }
-
-    /// Prefix sums: tensor `i` occupies `offsets()[i]..offsets()[i + 1]`.
-    pub fn offsets(&self) -> &[usize] {
-        &self.offsets
-    }
-
-    /// Number of tensors.
-    pub fn len(&self) -> usize {
-        self.sizes.len()
-    }
-
-    /// `true` for a layout of no tensors.
-    pub fn is_empty(&self) -> bool {
-        self.sizes.is_empty()
-    }
-
-    /// Total elements.
-    pub fn total(&self) -> usize {
-        self.offsets[self.sizes.len()]
-    }
-
-    /// The flat range of tensor `i`.
-    pub fn range(&self, i: usize) -> Result<std::ops::Range<usize>> {
-        if i >= self.sizes.len() {
-            return Err(Error::TensorOutOfRange {
-                index: i,
-                count: self.sizes.len(),
-            });
-        }
-        Ok(self.offsets[i]..self.offsets[i + 1])
-    }
-}
-
-/// A state buffer of optax's rmsprop state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Component {
-    /// `nu`: the EMA of squared gradients (always present).
-    Nu,
-    /// `mu`: the EMA of gradients (`centered` only).
-    Mu,
-    /// `trace`: the momentum buffer (`momentum` set only, `0.0` included).
-    Trace,
-}
-
-impl Component {
-    /// optax's field name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Component::Nu => "nu",
-            Component::Mu => "mu",
-            Component::Trace => "trace",
-        }
-    }
-}
-
-/// optax's integer counters. Both advance on every step and saturate at `i32::MAX`
-/// (`numerics.safe_increment`). optax keeps `schedule` only when the learning rate is a
-/// schedule (`ScaleByScheduleState.count`) and `bias_correction` only with bias correction
-/// (`ScaleByRmsWithCountState.count`); this crate always keeps both so that a count can
-/// be carried in or out either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counts {
-    /// The count a learning-rate schedule is evaluated at.
-    pub schedule: i32,
-    /// The count of the bias-correction term.
-    pub bias_correction: i32,
-}
-
-/// optax's `safe_increment` for `int32`.
-pub fn safe_increment(c: i32) -> i32 {
-    c.saturating_add(1)
-}
-
-/// The optimizer state, flat over the layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct State<T> {
-    /// `nu`.
-    pub nu: Vec<T>,
-    /// `mu`, present iff centered.
-    pub mu: Option<Vec<T>>,
-    /// `trace`, present iff momentum is set.
-    pub trace: Option<Vec<T>>,
-    /// The counters.
-    pub counts: Counts,
-}
-
-impl<T: Real> State<T> {
-    /// optax `init`, reporting a failed allocation instead of aborting.
-    fn try_init(config: &Config, total: usize) -> Result<Self> {
-        if total
-            .checked_mul(size_of::<T>())
-            .is_none_or(|b| b > isize::MAX as usize)
-        {
-            return Err(Error::LayoutOverflow);
-        }
-        let filled = |v: T| -> Result<Vec<T>> {
-            let mut buf = Vec::new();
-            buf.try_reserve_exact(total)
-                .map_err(|_| Error::OutOfMemory {
-                    bytes: total * size_of::<T>(),
-                })?;
-            buf.resize(total, v);
-            Ok(buf)
-        };
-        Ok(State {
-            nu: filled(T::from_f64(config.initial_scale))?,
-            mu: config.centered.then(|| filled(T::ZERO)).transpose()?,
-            trace: config.momentum.map(|_| filled(T::ZERO)).transpose()?,
-            counts: Counts::default(),
-        })
-    }
-
-    /// Back to optax `init` values, in place.
-    fn reinit(&mut self, config: &Config) {
-        self.nu.fill(T::from_f64(config.initial_scale));
-        for buf in [self.mu.as_mut(), self.trace.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            buf.fill(T::ZERO);
-        }
-        self.counts = Counts::default();
-    }
-}
-
-/// The largest thread count [`Optimizer::set_threads`] accepts.
-pub const MAX_THREADS: usize = 1024;
-
-/// How many threads a step may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Threads {
-    /// rayon's global pool (the default).
-    Global,
-    /// The caller's thread only.
-    Caller,
-    /// An optimizer-owned pool of this many threads (at least 2).
-    Owned(usize),
-}
+use state::check_counts;
+use threads::Workers;
 
 /// optax.rmsprop over a flat multi-tensor layout, computing in `T` (`f32` or `f64`).
 pub struct Optimizer<T: Real> {
@@ -182,8 +32,7 @@ pub struct Optimizer<T: Real> {
     layout: Layout,
     state: State<T>,
     variant: Variant,
-    threads: Threads,
-    pool: Option<rayon::ThreadPool>,
+    workers: Workers,
     skip_non_finite: bool,
     skipped: u64,
 }
@@ -210,7 +59,7 @@ impl<T: Real> std::fmt::Debug for Optimizer<T> {
             .field("dtype", &T::NAME)
             .field("config", &self.config)
             .field("layout", &self.layout)
-            .field("threads", &self.threads)
+            .field("threads", &self.workers.threads())
             .finish_non_exhaustive()
     }
 }
@@ -248,8 +97,7 @@ impl<T: Real> Optimizer<T> {
             config,
             layout,
             state,
-            threads: Threads::Global,
-            pool: None,
+            workers: Workers::new(),
             skip_non_finite: false,
             skipped: 0,
         })
@@ -367,32 +215,14 @@ impl<T: Real> Optimizer<T> {
     }
 
     /// Threads a step may use: `0` = rayon's global pool (default), `1` = the caller's
-    /// thread only, `n > 1` = a pool of `n` threads owned by this optimizer.
+    /// thread only, `n > 1` = a pool of `n` threads owned by this optimizer. Results are
+    /// bit-identical for every setting.
+    ///
+    /// Safe after `fork()`: in a forked child, steps run on a pool built in the child (the
+    /// threads of pools built before the fork do not exist there), or on the calling thread
+    /// if no pool can be built; see `src/fork.rs`.
     pub fn set_threads(&mut self, n: usize) -> Result<()> {
-        if n > MAX_THREADS {
-            return Err(Error::ThreadPool {
-                threads: n,
-                reason: format!("at most {MAX_THREADS} threads per optimizer"),
-            });
-        }
-        let (threads, pool) = match n {
-            0 => (Threads::Global, None),
-            1 => (Threads::Caller, None),
-            n => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("rmsprop-{i}"))
-                    .build()
-                    .map_err(|e| Error::ThreadPool {
-                        threads: n,
-                        reason: e.to_string(),
-                    })?;
-                (Threads::Owned(n), Some(pool))
-            }
-        };
-        self.threads = threads;
-        self.pool = pool;
-        Ok(())
+        self.workers.set(n)
     }
 
     /// Skip steps whose gradients contain NaN or infinity (in the spirit of
@@ -423,8 +253,7 @@ impl<T: Real> Optimizer<T> {
     /// optimizer's thread setting and pool: how `checkpoint::restore` swaps in a fully
     /// validated replacement.
     pub(crate) fn replace_keeping_threads(&mut self, mut other: Optimizer<T>) {
-        other.threads = self.threads;
-        other.pool = self.pool.take();
+        std::mem::swap(&mut other.workers, &mut self.workers);
         *self = other;
     }
 
@@ -439,49 +268,54 @@ impl<T: Real> Optimizer<T> {
 
     /// The thread setting.
     pub fn threads(&self) -> Threads {
-        self.threads
+        self.workers.threads()
     }
 
     /// Replace the learning rate between steps (as `optax.inject_hyperparams` allows).
     /// Counts are kept: a new schedule continues from the current count.
     pub fn set_learning_rate(&mut self, lr: LearningRate) -> Result<()> {
         match &lr {
-            LearningRate::Fixed(v) => config::check_learning_rate(*v)?,
+            LearningRate::Fixed(v) => Hyper::LearningRate.check(*v)?,
             LearningRate::Schedule(s) => s.validate()?,
         }
         self.config.learning_rate = lr;
         Ok(())
     }
 
+    /// Set a scalar hyperparameter between steps (a fixed learning rate replaces a
+    /// schedule). `momentum` only for a configuration created with momentum: the trace
+    /// buffer exists only then. On error nothing changes.
+    pub fn set_hyper(&mut self, h: Hyper, v: f64) -> Result<()> {
+        if h == Hyper::Momentum && self.config.momentum.is_none() {
+            return Err(Error::NoSuchState("trace", "momentum set"));
+        }
+        h.set(&mut self.config, v)
+    }
+
+    /// A scalar hyperparameter's current value (`None`: a scheduled learning rate, or no
+    /// momentum).
+    pub fn hyper(&self, h: Hyper) -> Option<f64> {
+        h.get(&self.config)
+    }
+
     /// Set `decay` between steps.
     pub fn set_decay(&mut self, v: f64) -> Result<()> {
-        config::check_decay(v)?;
-        self.config.decay = v;
-        Ok(())
+        self.set_hyper(Hyper::Decay, v)
     }
 
     /// Set `eps` between steps.
     pub fn set_eps(&mut self, v: f64) -> Result<()> {
-        config::check_eps(v)?;
-        self.config.eps = v;
-        Ok(())
+        self.set_hyper(Hyper::Eps, v)
     }
 
     /// Set `initial_scale` (it takes effect at the next [`Optimizer::reset`]).
     pub fn set_initial_scale(&mut self, v: f64) -> Result<()> {
-        config::check_initial_scale(v)?;
-        self.config.initial_scale = v;
-        Ok(())
+        self.set_hyper(Hyper::InitialScale, v)
     }
 
     /// Set `momentum` between steps; only for a configuration created with momentum.
     pub fn set_momentum(&mut self, v: f64) -> Result<()> {
-        if self.config.momentum.is_none() {
-            return Err(Error::NoSuchState("trace", "momentum set"));
-        }
-        config::check_momentum(v)?;
-        self.config.momentum = Some(v);
-        Ok(())
+        self.set_hyper(Hyper::Momentum, v)
     }
 
     /// The learning rate the next step uses, in the compute dtype.
@@ -520,7 +354,7 @@ impl<T: Real> Optimizer<T> {
     fn run_flat(&mut self, mode: Mode, grads: &[T], dst: &mut [T]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
-        let exec = exec_of(self.threads, &self.pool);
+        let exec = self.workers.exec(dst.len());
         let s = &mut self.state;
         let bufs = Bufs {
             grads,
@@ -536,7 +370,7 @@ impl<T: Real> Optimizer<T> {
     fn run_list(&mut self, mode: Mode, grads: &[&[T]], dst: &mut [&mut [T]]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
-        let exec = exec_of(self.threads, &self.pool);
+        let exec = self.workers.exec(self.layout.total());
         let s = &mut self.state;
         let bufs = ListBufs {
             grads,
@@ -627,28 +461,4 @@ impl<T: Real> Optimizer<T> {
         self.run_list(Mode::Step, grads, params);
         Ok(Outcome::Applied)
     }
-}
-
-fn exec_of(threads: Threads, pool: &Option<rayon::ThreadPool>) -> Exec<'_> {
-    match (threads, pool) {
-        (Threads::Caller, _) => Exec::Sequential,
-        (Threads::Owned(_), Some(p)) => Exec::Pool(p),
-        _ => Exec::Global,
-    }
-}
-
-fn check_counts(c: Counts) -> Result<()> {
-    for (name, v) in [
-        ("schedule count", c.schedule),
-        ("bias-correction count", c.bias_correction),
-    ] {
-        if v < 0 {
-            return Err(Error::InvalidHyperparameter {
-                name,
-                rule: "in [0, 2147483647]",
-                value: v as f64,
-            });
-        }
-    }
-    Ok(())
 }

@@ -3,8 +3,8 @@
 //! boundaries, down to a grain size. The kernels are elementwise, so the result is
 //! bit-identical whatever the split and the thread count; nothing is allocated.
 
-use crate::dispatch;
-use crate::kernel::{Bufs, Coeffs, KernelFn};
+use super::fpenv::KernelEnv;
+use super::{Bufs, Coeffs, KernelFn};
 
 /// Below this many elements a step runs on the caller's thread alone: waking workers
 /// costs more than it saves. Measured through the C ABI (f32 step, 2 threads vs 1 on a
@@ -43,7 +43,7 @@ impl Exec<'_> {
 
 fn flat<T: Send + Sync>(f: KernelFn<T>, k: &Coeffs<T>, b: Bufs<'_, T>, par: bool) {
     if !par || b.len() <= GRAIN {
-        let _env = dispatch::KernelEnv::enter();
+        let _env = KernelEnv::enter();
         f(k, b);
     } else {
         let mid = (b.len() / 2).next_multiple_of(64).min(b.len());
@@ -114,7 +114,7 @@ fn list<T: Send + Sync>(
             mut trace,
         } = b;
         // One floating-point environment switch for the whole run of tensors.
-        let _env = dispatch::KernelEnv::enter();
+        let _env = KernelEnv::enter();
         for (i, d) in dst.iter_mut().enumerate() {
             let len = d.len();
             let (n0, n1) = split_state(nu, len);

@@ -1,0 +1,312 @@
+//! Version 1's sections: `CONF` (configuration), `LAYT` (dtype, layout), `STAT` (counts,
+//! skip counter, buffers), encoded and decoded (`docs/checkpoint-format.md`).
+
+use std::io::{self, Write};
+
+use super::bytes::{Rd, put_f64, put_i32, put_len, put_opt_f64, put_u8, put_u64};
+use super::format::{CrcWriter, SECTION_HEAD, TAG_CONF, TAG_LAYT, TAG_STAT, write_header};
+use super::schedule_codec::{get_schedule, put_schedule};
+use super::{CheckpointError, Dtype, Element, Result, corrupt};
+use crate::config::{Config, LearningRate};
+use crate::optimizer::{Counts, Optimizer, State};
+
+const FLAG_EPS_IN_SQRT: u8 = 1;
+const FLAG_CENTERED: u8 = 2;
+const FLAG_NESTEROV: u8 = 4;
+const FLAG_BIAS_CORRECTION: u8 = 8;
+const FLAG_SKIP_NON_FINITE: u8 = 16;
+const FLAGS_KNOWN: u8 = 31;
+
+const LR_FIXED: u8 = 0;
+const LR_SCHEDULE: u8 = 1;
+
+const HAS_NU: u8 = 1;
+const HAS_MU: u8 = 2;
+const HAS_TRACE: u8 = 4;
+
+/// The `CONF` section's content.
+fn conf_bytes(c: &Config, skip_non_finite: bool) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    put_f64(&mut v, c.decay);
+    put_f64(&mut v, c.eps);
+    put_f64(&mut v, c.initial_scale);
+    let flags = (c.eps_in_sqrt as u8 * FLAG_EPS_IN_SQRT)
+        | (c.centered as u8 * FLAG_CENTERED)
+        | (c.nesterov as u8 * FLAG_NESTEROV)
+        | (c.bias_correction as u8 * FLAG_BIAS_CORRECTION)
+        | (skip_non_finite as u8 * FLAG_SKIP_NON_FINITE);
+    put_u8(&mut v, flags);
+    put_opt_f64(&mut v, c.momentum);
+    match &c.learning_rate {
+        LearningRate::Fixed(lr) => {
+            put_u8(&mut v, LR_FIXED);
+            put_f64(&mut v, *lr);
+        }
+        LearningRate::Schedule(s) => {
+            put_u8(&mut v, LR_SCHEDULE);
+            put_schedule(&mut v, s);
+        }
+    }
+    v
+}
+
+/// The `LAYT` section's content.
+fn layt_bytes<T: Element>(opt: &Optimizer<T>) -> Vec<u8> {
+    let sizes = opt.layout().sizes();
+    let mut v = Vec::with_capacity(16 + 8 * sizes.len());
+    put_u8(&mut v, T::DTYPE as u8);
+    v.extend_from_slice(&[0; 7]);
+    put_len(&mut v, sizes.len());
+    for &s in sizes {
+        put_len(&mut v, s);
+    }
+    v
+}
+
+/// The `STAT` section's fixed head; the buffers follow it.
+fn stat_head<T: Element>(opt: &Optimizer<T>) -> Vec<u8> {
+    let s = opt.full_state();
+    let mut v = Vec::with_capacity(32);
+    put_i32(&mut v, s.counts.schedule);
+    put_i32(&mut v, s.counts.bias_correction);
+    put_u64(&mut v, opt.skipped_steps());
+    let mask = HAS_NU | (s.mu.is_some() as u8 * HAS_MU) | (s.trace.is_some() as u8 * HAS_TRACE);
+    put_u8(&mut v, mask);
+    v.extend_from_slice(&[0; 7]);
+    put_len(&mut v, opt.layout().total());
+    v
+}
+
+fn buffers<T: Element>(s: &State<T>) -> impl Iterator<Item = &[T]> {
+    std::iter::once(s.nu.as_slice())
+        .chain(s.mu.as_deref())
+        .chain(s.trace.as_deref())
+}
+
+/// Everything but the buffers, built once per encode.
+pub(super) struct Plan {
+    conf: Vec<u8>,
+    layt: Vec<u8>,
+    stat_head: Vec<u8>,
+    stat_len: u64,
+    pub(super) body_len: u64,
+}
+
+pub(super) fn plan<T: Element>(opt: &Optimizer<T>) -> Plan {
+    let conf = conf_bytes(opt.config(), opt.skip_non_finite());
+    let layt = layt_bytes(opt);
+    let stat_head = stat_head(opt);
+    let elems: u64 = buffers(opt.full_state()).map(|b| b.len() as u64).sum();
+    let stat_len = stat_head.len() as u64 + elems * size_of::<T>() as u64;
+    let body_len = (3 * SECTION_HEAD + conf.len() + layt.len()) as u64 + stat_len;
+    Plan {
+        conf,
+        layt,
+        stat_head,
+        stat_len,
+        body_len,
+    }
+}
+
+pub(super) fn write_io<T: Element, W: Write>(opt: &Optimizer<T>, w: W) -> io::Result<()> {
+    let p = plan(opt);
+    let mut w = CrcWriter { inner: w, crc: 0 };
+    write_header(&mut w, p.body_len)?;
+    w.section(TAG_CONF, p.conf.len() as u64)?;
+    w.put(&p.conf)?;
+    w.section(TAG_LAYT, p.layt.len() as u64)?;
+    w.put(&p.layt)?;
+    w.section(TAG_STAT, p.stat_len)?;
+    w.put(&p.stat_head)?;
+    const CHUNK: usize = 8192;
+    let mut scratch = Vec::with_capacity(CHUNK * size_of::<T>());
+    for buf in buffers(opt.full_state()) {
+        for c in buf.chunks(CHUNK) {
+            scratch.clear();
+            T::put_le(c, &mut scratch);
+            w.put(&scratch)?;
+        }
+    }
+    let crc = w.crc;
+    w.inner.write_all(&crc.to_le_bytes())?;
+    w.inner.flush()
+}
+
+/// A checkpoint checked for structure, with the buffers still as bytes.
+pub(super) struct Parsed<'a> {
+    config: Config,
+    skip_non_finite: bool,
+    skipped: u64,
+    pub(super) dtype: Dtype,
+    pub(super) sizes: Vec<usize>,
+    counts: Counts,
+    nu: &'a [u8],
+    mu: Option<&'a [u8]>,
+    trace: Option<&'a [u8]>,
+}
+
+pub(super) fn parse_v1(reserved: u32, body: &[u8]) -> Result<Parsed<'_>> {
+    if reserved != 0 {
+        return Err(corrupt(format!(
+            "header: reserved word must be 0 in version 1, got {reserved:#x}"
+        )));
+    }
+    let mut b = Rd::new(body, "body");
+
+    let mut c = b.section(TAG_CONF, "CONF section")?;
+    let decay = c.f64("decay")?;
+    let eps = c.f64("eps")?;
+    let initial_scale = c.f64("initial_scale")?;
+    let flags = c.u8("flags")?;
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(corrupt(format!(
+            "CONF section: unknown flag bits {:#x}",
+            flags & !FLAGS_KNOWN
+        )));
+    }
+    let momentum = c.opt_f64("momentum")?;
+    let learning_rate = match c.u8("learning-rate kind")? {
+        LR_FIXED => LearningRate::Fixed(c.f64("learning_rate")?),
+        LR_SCHEDULE => LearningRate::Schedule(get_schedule(&mut c, 1)?),
+        t => return Err(corrupt(format!("unknown learning-rate kind {t}"))),
+    };
+    c.finish()?;
+    let config = Config {
+        learning_rate,
+        decay,
+        eps,
+        initial_scale,
+        eps_in_sqrt: flags & FLAG_EPS_IN_SQRT != 0,
+        centered: flags & FLAG_CENTERED != 0,
+        momentum,
+        nesterov: flags & FLAG_NESTEROV != 0,
+        bias_correction: flags & FLAG_BIAS_CORRECTION != 0,
+    };
+
+    let mut l = b.section(TAG_LAYT, "LAYT section")?;
+    let tag = l.u8("dtype")?;
+    let dtype =
+        Dtype::from_tag(tag.into()).ok_or_else(|| corrupt(format!("unknown dtype tag {tag}")))?;
+    l.zeros(7, "padding after dtype")?;
+    let n = l.count(8, "tensor count")?;
+    let mut sizes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = l.u64("tensor size")?;
+        sizes.push(
+            usize::try_from(s)
+                .map_err(|_| corrupt(format!("tensor size {s} is not addressable")))?,
+        );
+    }
+    l.finish()?;
+
+    let mut s = b.section(TAG_STAT, "STAT section")?;
+    let counts = Counts {
+        schedule: s.i32("schedule count")?,
+        bias_correction: s.i32("bias-correction count")?,
+    };
+    let skipped = s.u64("skipped steps")?;
+    let mask = s.u8("buffer mask")?;
+    s.zeros(7, "padding after buffer mask")?;
+    if mask & !(HAS_NU | HAS_MU | HAS_TRACE) != 0 || mask & HAS_NU == 0 {
+        return Err(corrupt(format!(
+            "STAT section: invalid buffer mask {mask:#x}"
+        )));
+    }
+    if (mask & HAS_MU != 0) != config.centered {
+        return Err(corrupt(
+            "STAT section: mu is present exactly when centered is set",
+        ));
+    }
+    if (mask & HAS_TRACE != 0) != config.momentum.is_some() {
+        return Err(corrupt(
+            "STAT section: trace is present exactly when momentum is set",
+        ));
+    }
+    let total = s.count(dtype.size(), "element count")?;
+    let layout_total = sizes
+        .iter()
+        .try_fold(0usize, |a, &x| a.checked_add(x))
+        .ok_or_else(|| corrupt("LAYT section: total element count overflows"))?;
+    if total != layout_total {
+        return Err(corrupt(format!(
+            "STAT section: {total} elements per buffer, but the layout has {layout_total}"
+        )));
+    }
+    // `count` checked that one buffer fits; `take` checks each of the others.
+    let bytes = total * dtype.size();
+    let nu = s.take(bytes, "nu")?;
+    let mu = if mask & HAS_MU != 0 {
+        Some(s.take(bytes, "mu")?)
+    } else {
+        None
+    };
+    let trace = if mask & HAS_TRACE != 0 {
+        Some(s.take(bytes, "trace")?)
+    } else {
+        None
+    };
+    s.finish()?;
+    b.finish()?;
+
+    Ok(Parsed {
+        config,
+        skip_non_finite: flags & FLAG_SKIP_NON_FINITE != 0,
+        skipped,
+        dtype,
+        sizes,
+        counts,
+        nu,
+        mu,
+        trace,
+    })
+}
+
+impl Parsed<'_> {
+    pub(super) fn check_dtype<T: Element>(&self) -> Result<()> {
+        if self.dtype == T::DTYPE {
+            Ok(())
+        } else {
+            Err(CheckpointError::Mismatch(format!(
+                "dtype: the checkpoint holds {} state, this optimizer computes in {}",
+                self.dtype.name(),
+                T::DTYPE.name()
+            )))
+        }
+    }
+
+    /// A new optimizer holding exactly this checkpoint (validates the configuration).
+    pub(super) fn build<T: Element>(&self) -> Result<Optimizer<T>> {
+        self.check_dtype::<T>()?;
+        let invalid = |e: crate::Error| corrupt(format!("invalid content: {e}"));
+        let mut opt = Optimizer::<T>::new(self.config.clone(), &self.sizes).map_err(invalid)?;
+        opt.set_full_state(State {
+            nu: T::get_le(self.nu),
+            mu: self.mu.map(T::get_le),
+            trace: self.trace.map(T::get_le),
+            counts: self.counts,
+        })
+        .map_err(invalid)?;
+        opt.set_skip_non_finite(self.skip_non_finite);
+        opt.set_skipped_steps(self.skipped);
+        Ok(opt)
+    }
+}
+
+pub(super) fn check_layout(checkpoint: &[usize], mine: &[usize]) -> Result<()> {
+    if checkpoint.len() != mine.len() {
+        return Err(CheckpointError::Mismatch(format!(
+            "layout: the checkpoint has {} tensors ({} elements), this optimizer {} ({} elements)",
+            checkpoint.len(),
+            checkpoint.iter().sum::<usize>(),
+            mine.len(),
+            mine.iter().sum::<usize>()
+        )));
+    }
+    if let Some(i) = (0..mine.len()).find(|&i| checkpoint[i] != mine[i]) {
+        return Err(CheckpointError::Mismatch(format!(
+            "layout: tensor {i} has {} elements in the checkpoint, {} in this optimizer",
+            checkpoint[i], mine[i]
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! fork() safety, from C and from Python. `tests/c/fork.c` warms a handle on rayon's global pool and one
+//! with its own pool, forks, and checks that the child (and a grandchild) step to the same
+//! bits as the parent, and that creating, re-threading and destroying handles in the child
+//! does not hang. The C program kills a child that has not finished within its time limit
+//! (a hang) and reports it as a failure; this test also kills the C program itself if it
+//! outlives a larger limit. Neither is a timing assertion: a correct library finishes in
+//! well under a second, a broken one never finishes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding the `librmsprop.so` cargo built for this test run (this binary
+/// lives in `<target>/<profile>/deps/`); built with the same profile when missing.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in <target>/<profile>/deps")
+        .to_path_buf();
+    if !profile_dir.join("librmsprop.so").exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(manifest_dir()).args(["build", "--lib"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().expect("cargo build --lib").success());
+    }
+    assert!(profile_dir.join("librmsprop.so").exists());
+    profile_dir
+}
+
+/// A child that hangs is killed after this many seconds (a hang, reported as failure).
+const CHILD_LIMIT_S: u64 = 60;
+
+#[test]
+fn forked_children_step_to_the_parents_bits() {
+    let lib = lib_dir();
+    let out_dir = lib.join("fork-c");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let exe = out_dir.join("fork");
+    let root = manifest_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(cc)
+        .args(["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join("tests/c/fork.c"))
+        .arg("-L")
+        .arg(&lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lrmsprop", "-o"])
+        .arg(&exe)
+        .status()
+        .expect("run the C compiler");
+    assert!(st.success(), "tests/c/fork.c does not compile");
+
+    let mut child = Command::new(&exe)
+        .arg(CHILD_LIMIT_S.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the fork test");
+    // The C program enforces the limit on its children; this guards the program itself.
+    let start = Instant::now();
+    let limit = Duration::from_secs(3 * CHILD_LIMIT_S);
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("collect output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("all passed"),
+        "fork test failed ({}):\n{stdout}",
+        out.status
+    );
+}
+
+/// The same from Python: `multiprocessing` with the fork start method (the default on Linux
+/// before Python 3.14), through ctypes, standard library only (`tests/python_fork/`).
+/// python3 is required: when it is missing this test fails, it never skips.
+#[test]
+fn python_multiprocessing_fork_workers_step_to_the_parents_bits() {
+    let so = lib_dir().join("librmsprop.so");
+    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = manifest_dir().join("tests/python_fork/fork_check.py");
+    let mut child = Command::new(&py)
+        .arg(&script)
+        .arg(&so)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("`{py}` is needed for this test (it never skips): {e}"));
+    // The script bounds its workers; this guards the script itself.
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(3 * CHILD_LIMIT_S) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("collect output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("all passed"),
+        "python fork check failed ({}):\n{stdout}",
+        out.status
+    );
+}
