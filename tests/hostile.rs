@@ -14,8 +14,10 @@
 //! From Rust: the same kinds of mistakes through the safe API must return the documented
 //! error and leave the optimizer exactly as it was.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+mod common;
 
 use rmsprop::capi;
 use rmsprop::{Component, Config, Counts, Error, Layout, Optimizer, Outcome, Schedule, State};
@@ -27,29 +29,9 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding the `librmsprop.so` cargo built for this very test run:
-/// this test binary lives in `<target>/<profile>/deps/`, the library in `<target>/<profile>/`.
-/// If it is missing (an unusual cargo layout), build it with the same profile.
+/// The directory holding the release `librmsprop.so` (tests/common/library.rs).
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps")
-        .to_path_buf();
-    if !profile_dir.join("librmsprop.so").exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(manifest_dir()).args(["build", "--lib"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().expect("run cargo build --lib");
-        assert!(st.success(), "cargo build --lib failed");
-    }
-    let so = profile_dir.join("librmsprop.so");
-    assert!(so.exists(), "no shared library at {}", so.display());
-    profile_dir
+    common::library::release().dir.clone()
 }
 
 fn compiler() -> String {
