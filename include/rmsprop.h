@@ -818,8 +818,10 @@ RmspropStatus rmsprop_set_momentum(struct RmspropOptimizer *optimizer, double mo
  * core), 1 = the calling thread only (no worker threads at all), n > 1 = a pool of n threads
  * owned by this handle (at most 1024). Use 1 or a small n in MPI ranks or inside a host's
  * own thread pool to avoid oversubscription. Results are bit-identical for every setting.
- * Safe after fork(): in a forked child, steps run on a pool built in the child (the parent's
- * pool threads do not exist there); results are bit-identical.
+ * Safe after `fork()`: in a forked child (and its children), steps run on a thread pool
+ * built in that process (the threads of rayon's global pool and of pools built before the
+ * fork do not exist there), or on the calling thread if no pool can be built; results are
+ * bit-identical to the parent's.
  * Errors: `RMSPROP_ERR_THREADS` (more than 1024, or the pool cannot be created);
  * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
  * is NULL, misaligned, or wraps the address space), `RMSPROP_ERR_BUSY` (any other call is
@@ -892,7 +894,7 @@ RmspropStatus rmsprop_checkpoint_load(struct RmspropOptimizer *optimizer,
  * Unix) atomically: written to a temporary file in the same directory, fsynced, renamed
  * over `path`, then the directory is fsynced. A crash at any point leaves either the
  * complete old file or the complete new one. On error the temporary file is removed and
- * `path` is untouched (a process killed mid-save may leave a `.<name>.tmp-*` file,
+ * `path` is untouched (a process killed mid-save may leave a `.rmsprop-tmp-*` file,
  * which is never read and can be deleted).
  *
  * Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.

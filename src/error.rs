@@ -1,5 +1,5 @@
 //! Errors of the safe core. Every variant maps to one fixed C status code
-//! (see `crate::capi::status`), and its `Display` text is the message a C caller
+//! (see `crate::capi::boundary`), and its `Display` text is the message a C caller
 //! reads back with `rmsprop_last_error_message`.
 
 use thiserror::Error;

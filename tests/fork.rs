@@ -6,7 +6,9 @@
 //! outlives a larger limit. Neither is a timing assertion: a correct library finishes in
 //! well under a second, a broken one never finishes.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,26 +16,9 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding the `librmsprop.so` cargo built for this test run (this binary
-/// lives in `<target>/<profile>/deps/`); built with the same profile when missing.
+/// The directory holding the release `librmsprop.so` (tests/common/library.rs).
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps")
-        .to_path_buf();
-    if !profile_dir.join("librmsprop.so").exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(manifest_dir()).args(["build", "--lib"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("cargo build --lib").success());
-    }
-    assert!(profile_dir.join("librmsprop.so").exists());
-    profile_dir
+    common::library::release().dir.clone()
 }
 
 /// A child that hangs is killed after this many seconds (a hang, reported as failure).

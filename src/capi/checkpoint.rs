@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use super::boundary::*;
 use super::handle::{
-    Engine, RmspropOptimizer, both, check_handle, new_handle, with_engine, with_engine_mut,
+    Engine, RmspropOptimizer, check_handle, new_handle, with_engine, with_engine_mut,
 };
 use super::status::*;
-use crate::checkpoint::{self, AnyOptimizer, CheckpointError};
+use crate::checkpoint::{self, CheckpointError};
+use crate::with_any;
 
 impl From<CheckpointError> for CError {
     fn from(e: CheckpointError) -> Self {
@@ -47,7 +48,7 @@ fn path_arg(p: *const c_char) -> Result<PathBuf, CError> {
 }
 
 fn encoded_len(e: &Engine) -> usize {
-    both!(e, o => checkpoint::encoded_len(o))
+    with_any!(e, o => checkpoint::encoded_len(o))
 }
 
 /// The exact size in bytes of this optimizer's checkpoint into `*out` (what
@@ -104,7 +105,7 @@ pub extern "C" fn rmsprop_checkpoint_save(
             // `needed <= len`; bytes have no alignment, and the buffer cannot alias the
             // library-owned state being read.
             let out = unsafe { slice_mut(buf.cast::<u8>(), needed, "buf")? };
-            both!(e, o => checkpoint::write_to(o, out)?);
+            with_any!(e, o => checkpoint::write_to(o, out)?);
             Ok(needed)
         })?;
         write_optional(written, "written", n)?;
@@ -139,7 +140,7 @@ pub extern "C" fn rmsprop_checkpoint_load(
             // SAFETY: the caller passes `len` readable bytes at `buf` that nobody writes
             // during the call (documented); bytes have no alignment.
             let bytes = unsafe { slice(buf.cast::<u8>(), len, "buf")? };
-            both!(e, o => checkpoint::restore(o, bytes)?);
+            with_any!(e, o => checkpoint::restore(o, bytes)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -150,7 +151,7 @@ pub extern "C" fn rmsprop_checkpoint_load(
 /// Unix) atomically: written to a temporary file in the same directory, fsynced, renamed
 /// over `path`, then the directory is fsynced. A crash at any point leaves either the
 /// complete old file or the complete new one. On error the temporary file is removed and
-/// `path` is untouched (a process killed mid-save may leave a `.<name>.tmp-*` file,
+/// `path` is untouched (a process killed mid-save may leave a `.rmsprop-tmp-*` file,
 /// which is never read and can be deleted).
 ///
 /// Mirrors: Rust `checkpoint::save_file`. Ownership: `path` is only read.
@@ -168,7 +169,7 @@ pub extern "C" fn rmsprop_checkpoint_save_file(
     boundary(|| {
         let path = path_arg(path)?;
         with_engine(optimizer, |e| {
-            both!(e, o => checkpoint::save_file(o, &path)?);
+            with_any!(e, o => checkpoint::save_file(o, &path)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -197,7 +198,7 @@ pub extern "C" fn rmsprop_checkpoint_load_file(
             )
         })?;
         with_engine_mut(optimizer, |e| {
-            both!(e, o => checkpoint::restore(o, &bytes)?);
+            with_any!(e, o => checkpoint::restore(o, &bytes)?);
             Ok(())
         })?;
         Ok(RMSPROP_OK)
@@ -225,10 +226,7 @@ pub extern "C" fn rmsprop_create_from_checkpoint(
         // SAFETY: the caller passes `len` readable bytes at `buf` that nobody writes during
         // the call (documented); bytes have no alignment.
         let bytes = unsafe { slice(buf.cast::<u8>(), len, "buf")? };
-        let engine = match checkpoint::decode_any(bytes)? {
-            AnyOptimizer::F32(o) => Engine::F32(o),
-            AnyOptimizer::F64(o) => Engine::F64(o),
-        };
+        let engine: Engine = checkpoint::decode_any(bytes)?;
         write_box(out, "out", new_handle(engine))?;
         Ok(RMSPROP_OK)
     })

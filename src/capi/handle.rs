@@ -7,8 +7,9 @@ use super::boundary::*;
 use super::dtype::*;
 use super::options::{RmspropOptions, options_ref};
 use super::status::*;
+use crate::any::{AnyElement, DtypeMismatch};
 use crate::optimizer::Optimizer;
-use crate::real::Real;
+use crate::with_any;
 
 /// Opaque optimizer: `optax.rmsprop` state over a layout of tensors, in one dtype.
 ///
@@ -20,11 +21,9 @@ pub struct RmspropOptimizer {
     inner: RwLock<Inner>,
 }
 
-/// The optimizer behind a handle, in its dtype.
-pub(crate) enum Engine {
-    F32(Optimizer<f32>),
-    F64(Optimizer<f64>),
-}
+/// The optimizer behind a handle, in its dtype: the core's [`AnyOptimizer`], driven with
+/// [`with_any!`](crate::with_any).
+pub(crate) use crate::any::AnyOptimizer as Engine;
 
 /// What the lock guards: the engine, and buffers reused per call (pointer-list views and
 /// overlap spans), so that a step allocates nothing.
@@ -35,56 +34,24 @@ pub(crate) struct Inner {
     pub(crate) spans: Vec<(usize, usize)>,
 }
 
-/// Element types of the typed entry points.
-pub(crate) trait Elem: Real {
-    fn get(e: &Engine) -> Result<&Optimizer<Self>, CError>;
-    fn get_mut(e: &mut Engine) -> Result<&mut Optimizer<Self>, CError>;
-}
-
-fn dtype_name(e: &Engine) -> &'static str {
-    match e {
-        Engine::F32(_) => "f32",
-        Engine::F64(_) => "f64",
+/// Element types of the typed entry points: the handle's optimizer as `Optimizer<Self>`,
+/// or `RMSPROP_ERR_WRONG_DTYPE` naming both dtypes.
+pub(crate) trait Elem: AnyElement {
+    fn get(e: &Engine) -> Result<&Optimizer<Self>, CError> {
+        e.get::<Self>().map_err(wrong_dtype)
+    }
+    fn get_mut(e: &mut Engine) -> Result<&mut Optimizer<Self>, CError> {
+        e.get_mut::<Self>().map_err(wrong_dtype)
     }
 }
+impl<T: AnyElement> Elem for T {}
 
-macro_rules! elem {
-    ($t:ty, $v:ident) => {
-        impl Elem for $t {
-            fn get(e: &Engine) -> Result<&Optimizer<Self>, CError> {
-                match e {
-                    Engine::$v(o) => Ok(o),
-                    other => Err(CError::WrongDtype {
-                        expected: dtype_name(other),
-                        got: <$t>::NAME,
-                    }),
-                }
-            }
-            fn get_mut(e: &mut Engine) -> Result<&mut Optimizer<Self>, CError> {
-                match e {
-                    Engine::$v(o) => Ok(o),
-                    other => Err(CError::WrongDtype {
-                        expected: dtype_name(other),
-                        got: <$t>::NAME,
-                    }),
-                }
-            }
-        }
-    };
+fn wrong_dtype(m: DtypeMismatch) -> CError {
+    CError::WrongDtype {
+        expected: m.optimizer.name(),
+        got: m.requested.name(),
+    }
 }
-elem!(f32, F32);
-elem!(f64, F64);
-
-/// Run the same code on whichever engine the handle has.
-macro_rules! both {
-    ($e:expr, $o:ident => $body:expr) => {
-        match $e {
-            $crate::capi::handle::Engine::F32($o) => $body,
-            $crate::capi::handle::Engine::F64($o) => $body,
-        }
-    };
-}
-pub(crate) use both;
 
 fn handle_ref<'a>(h: *const RmspropOptimizer) -> Result<&'a RmspropOptimizer, CError> {
     // SAFETY: the caller passes a live handle from `rmsprop_create` (documented). All
@@ -190,15 +157,8 @@ pub extern "C" fn rmsprop_create(
         // SAFETY: the caller passes `num_tensors` readable sizes (documented).
         let sizes = unsafe { slice(sizes, num_tensors, "sizes")? };
         check_out(out, "out")?;
-        fn make<T: Real>(o: &RmspropOptions, sizes: &[usize]) -> Result<Optimizer<T>, CError> {
-            let mut e = Optimizer::<T>::new(o.config.clone(), sizes)?;
-            e.set_skip_non_finite(o.skip_non_finite);
-            Ok(e)
-        }
-        let engine = match dtype_arg(dtype)? {
-            Dtype::F32 => Engine::F32(make(o, sizes)?),
-            Dtype::F64 => Engine::F64(make(o, sizes)?),
-        };
+        let mut engine = Engine::new(dtype_arg(dtype)?, o.config.clone(), sizes)?;
+        with_any!(&mut engine, e => e.set_skip_non_finite(o.skip_non_finite));
         write_box(out, "out", new_handle(engine))
     })
 }
@@ -226,12 +186,7 @@ pub extern "C" fn rmsprop_dtype(
     optimizer: *const RmspropOptimizer,
     out: *mut RmspropDtype,
 ) -> RmspropStatus {
-    query(optimizer, out, |e| {
-        Ok(match e {
-            Engine::F32(_) => RMSPROP_DTYPE_F32,
-            Engine::F64(_) => RMSPROP_DTYPE_F64,
-        })
-    })
+    query(optimizer, out, |e| Ok(e.dtype().tag() as RmspropDtype))
 }
 
 /// The number of tensors in the layout into `*out`. Errors as `rmsprop_dtype`.
@@ -240,7 +195,7 @@ pub extern "C" fn rmsprop_num_tensors(
     optimizer: *const RmspropOptimizer,
     out: *mut usize,
 ) -> RmspropStatus {
-    query(optimizer, out, |e| Ok(both!(e, o => o.layout().len())))
+    query(optimizer, out, |e| Ok(with_any!(e, o => o.layout().len())))
 }
 
 /// The total element count of the layout (the length of the flat buffers) into `*out`.
@@ -250,7 +205,9 @@ pub extern "C" fn rmsprop_total_elements(
     optimizer: *const RmspropOptimizer,
     out: *mut usize,
 ) -> RmspropStatus {
-    query(optimizer, out, |e| Ok(both!(e, o => o.layout().total())))
+    query(optimizer, out, |e| {
+        Ok(with_any!(e, o => o.layout().total()))
+    })
 }
 
 /// The size of tensor `tensor` into `*out`. Errors as `rmsprop_dtype`, and
@@ -262,6 +219,6 @@ pub extern "C" fn rmsprop_tensor_size(
     out: *mut usize,
 ) -> RmspropStatus {
     query(optimizer, out, |e| {
-        Ok(both!(e, o => o.layout().range(tensor)?.len()))
+        Ok(with_any!(e, o => o.layout().range(tensor)?.len()))
     })
 }

@@ -1,16 +1,17 @@
 //! Hyperparameters of a live optimizer: the learning rate (fixed or a schedule) and the
 //! real-valued hyperparameters, changed between steps as `optax.inject_hyperparams` allows.
 
-use super::handle::{RmspropOptimizer, both, mutate, query};
+use super::handle::{RmspropOptimizer, mutate, query};
 use super::hyper::Hyper;
 use super::schedules::{RmspropSchedule, sched};
 use super::status::*;
 use crate::config::LearningRate;
 use crate::real::Real;
+use crate::with_any;
 
 /// The body of every real-valued `rmsprop_set_*`.
 fn set_live(h: *mut RmspropOptimizer, p: Hyper, v: f64) -> RmspropStatus {
-    mutate(h, |e| Ok(both!(e, o => p.set_live(o, v))?))
+    mutate(h, |e| Ok(with_any!(e, o => o.set_hyper(p, v))?))
 }
 
 /// The learning rate the next step will use (the schedule at the current count, rounded to
@@ -21,7 +22,7 @@ pub extern "C" fn rmsprop_current_learning_rate(
     out: *mut f64,
 ) -> RmspropStatus {
     query(optimizer, out, |e| {
-        Ok(both!(e, o => o.current_learning_rate().to_f64()))
+        Ok(with_any!(e, o => o.current_learning_rate().to_f64()))
     })
 }
 
@@ -51,7 +52,7 @@ pub extern "C" fn rmsprop_set_learning_rate_schedule(
 ) -> RmspropStatus {
     mutate(optimizer, |e| {
         let s = sched(schedule, "schedule")?;
-        Ok(both!(e, o => o.set_learning_rate(LearningRate::Schedule(s.clone())))?)
+        Ok(with_any!(e, o => o.set_learning_rate(LearningRate::Schedule(s.clone())))?)
     })
 }
 

@@ -37,7 +37,7 @@ fn with_options(
 
 /// The body of every real-valued `rmsprop_options_set_*`.
 fn set_hyper(o: *mut RmspropOptions, h: Hyper, v: f64) -> RmspropStatus {
-    with_options(o, |o| Ok(h.set_config(&mut o.config, v)?))
+    with_options(o, |o| Ok(h.set(&mut o.config, v)?))
 }
 
 /// The body of every boolean `rmsprop_options_set_*`.

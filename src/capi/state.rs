@@ -2,10 +2,11 @@
 //! counter.
 
 use super::boundary::*;
-use super::handle::{Elem, RmspropOptimizer, both, mutate, query, read, write};
+use super::handle::{Elem, RmspropOptimizer, mutate, query, read, write};
 use super::status::*;
 use super::steps::check_n;
 use crate::optimizer::{Component, Counts};
+use crate::with_any;
 
 /// A state component (an `int32_t` in the ABI).
 pub type RmspropComponent = i32;
@@ -138,7 +139,7 @@ pub extern "C" fn rmsprop_has_state(
 ) -> RmspropStatus {
     query(optimizer, out, |e| {
         let c = self::component(component)?;
-        Ok(both!(e, o => o.state(c).is_some()))
+        Ok(with_any!(e, o => o.state(c).is_some()))
     })
 }
 
@@ -156,7 +157,7 @@ pub extern "C" fn rmsprop_get_counts(
     bias_correction_count: *mut i32,
 ) -> RmspropStatus {
     boundary_ok(|| {
-        let c = both!(&read(optimizer)?.engine, o => o.counts());
+        let c = with_any!(&read(optimizer)?.engine, o => o.counts());
         for (p, what) in [
             (schedule_count, "schedule_count"),
             (bias_correction_count, "bias_correction_count"),
@@ -190,7 +191,7 @@ pub extern "C" fn rmsprop_set_counts(
             schedule: schedule_count,
             bias_correction: bias_correction_count,
         };
-        both!(e, o => o.set_counts(c))?;
+        with_any!(e, o => o.set_counts(c))?;
         Ok(())
     })
 }
@@ -203,7 +204,7 @@ pub extern "C" fn rmsprop_set_counts(
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_reset(optimizer: *mut RmspropOptimizer) -> RmspropStatus {
     mutate(optimizer, |e| {
-        both!(e, o => o.reset());
+        with_any!(e, o => o.reset());
         Ok(())
     })
 }
@@ -215,5 +216,5 @@ pub extern "C" fn rmsprop_skipped_steps(
     optimizer: *const RmspropOptimizer,
     out: *mut u64,
 ) -> RmspropStatus {
-    query(optimizer, out, |e| Ok(both!(e, o => o.skipped_steps())))
+    query(optimizer, out, |e| Ok(with_any!(e, o => o.skipped_steps())))
 }

@@ -284,7 +284,7 @@ pub(crate) fn twin<T: Elem>(h: &Handle, b: &mut Bytes<'_>) {
         };
         let (pa, pb) = (eff(ma, &out_a), eff(mb, &out_b));
         // Kernels run with subnormals flushed to zero (FTZ/DAZ, as XLA:CPU; see
-        // src/dispatch.rs), while `params + update` is added here without flushing: a step
+        // src/kernel/fpenv.rs), while `params + update` is added here without flushing: a step
         // and an update plus the addition may differ by less than the smallest normal.
         let mixed = (ma % 3 == 2) != (mb % 3 == 2);
         let tiny = T::MIN_NORMAL;
