@@ -1,0 +1,1151 @@
+"""rmsprop.lowlevel: the C API of the rmsprop library, one to one, through ctypes.
+
+Every function and constant of ``include/rmsprop.h`` is declared here (argtypes and restype;
+a test holds this module to the header), plus thin owning wrappers: :class:`Options`,
+:class:`Schedule` and :class:`Optimizer` over flat buffers and lists of tensors. Most users
+want the pytree-aware :class:`rmsprop.RMSProp` instead; this layer is for those who need
+the C API's exact shape (and it is what ``rmsprop_ctypes``, the old module name, imports).
+
+Zero-copy: parameters, gradients and updates are arrays handed to the library by pointer;
+``step`` changes the parameter array in place. Accepted: numpy arrays and anything exposing
+the buffer protocol, ``__array_interface__`` or DLPack (a PyTorch CPU tensor, for example);
+never converted or copied. Arrays must have exactly the optimizer's dtype (``float32`` or
+``float64``) and be C-contiguous; arrays the library writes must be writeable. A wrong array
+raises ``TypeError``/``ValueError`` before the library is called.
+
+    import numpy as np
+    from rmsprop import lowlevel
+
+    solver = lowlevel.rmsprop(learning_rate=0.003)      # optax.rmsprop(learning_rate=0.003)
+    params = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    with solver.init(params) as opt:                     # optax init
+        for _ in range(5):
+            opt.step(params, 2.0 * params)               # update + apply_updates, in place
+
+The library: the file (or directory holding ``librmsprop.so``) named by the environment
+variable ``RMSPROP_LIBRARY`` (``RMSPROP_LIB`` is read too, for old scripts), else the copy
+installed inside this package by ``pip install``, else the source tree's ``target/release``
+(then ``target/debug``), for running from a checkout after ``cargo build --release``.
+:data:`library_path` says which one was loaded.
+
+Errors raise :class:`RmspropError` (a subclass per kind, see :data:`ERRORS`) with the
+library's status code, its name and the library's message. ``RMSPROP_SKIPPED_NON_FINITE`` is
+not an error: ``step`` returns ``False``.
+
+Threads: ctypes releases the GIL during each call. Calls that change an optimizer must not
+run concurrently on the same optimizer; if they do, the late one raises :class:`BusyError`
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+import struct
+from ctypes import (
+    POINTER,
+    byref,
+    c_bool,
+    c_char_p,
+    c_double,
+    c_float,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "RmspropError",
+    "Options",
+    "Schedule",
+    "Optimizer",
+    "rmsprop",
+    "load_library",
+    "library_path",
+    "status_name",
+    "version",
+    "as_array",
+    "NU",
+    "MU",
+    "TRACE",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Constants: every #define of include/rmsprop.h, by its C name (a test compares this table
+# with the header, and each status with rmsprop_status_name). The short names below
+# (OK, ERR_BUSY, DTYPE_F32, NU, ...) are the same values without the RMSPROP_ prefix.
+
+HEADER_CONSTANTS: dict[str, int | str] = {
+    "RMSPROP_VERSION_MAJOR": 0,
+    "RMSPROP_VERSION_MINOR": 1,
+    "RMSPROP_VERSION_PATCH": 0,
+    "RMSPROP_VERSION_STRING": "0.1.0",
+    "RMSPROP_VERSION_NUMBER": 100,
+    "RMSPROP_OK": 0,
+    "RMSPROP_SKIPPED_NON_FINITE": 1,
+    "RMSPROP_ERR_NULL_POINTER": 2,
+    "RMSPROP_ERR_INVALID_HYPERPARAMETER": 3,
+    "RMSPROP_ERR_INVALID_SCHEDULE": 4,
+    "RMSPROP_ERR_LENGTH_MISMATCH": 5,
+    "RMSPROP_ERR_OUT_OF_RANGE": 6,
+    "RMSPROP_ERR_NO_SUCH_STATE": 7,
+    "RMSPROP_ERR_MISALIGNED": 8,
+    "RMSPROP_ERR_OVERLAP": 9,
+    "RMSPROP_ERR_WRONG_DTYPE": 10,
+    "RMSPROP_ERR_BAD_ENUM": 11,
+    "RMSPROP_ERR_BUSY": 12,
+    "RMSPROP_ERR_POISONED": 13,
+    "RMSPROP_ERR_INTERNAL": 14,
+    "RMSPROP_ERR_OVERFLOW": 15,
+    "RMSPROP_ERR_THREADS": 16,
+    "RMSPROP_ERR_BUFFER_TOO_SMALL": 17,
+    "RMSPROP_ERR_IO": 18,
+    "RMSPROP_ERR_CHECKPOINT_CORRUPT": 19,
+    "RMSPROP_ERR_CHECKPOINT_VERSION": 20,
+    "RMSPROP_ERR_CHECKPOINT_MISMATCH": 21,
+    "RMSPROP_ERR_OUT_OF_MEMORY": 22,
+    "RMSPROP_DTYPE_F32": 1,
+    "RMSPROP_DTYPE_F64": 2,
+    "RMSPROP_NU": 1,
+    "RMSPROP_MU": 2,
+    "RMSPROP_TRACE": 3,
+}
+
+OK = 0
+SKIPPED_NON_FINITE = 1
+ERR_NULL_POINTER = 2
+ERR_INVALID_HYPERPARAMETER = 3
+ERR_INVALID_SCHEDULE = 4
+ERR_LENGTH_MISMATCH = 5
+ERR_OUT_OF_RANGE = 6
+ERR_NO_SUCH_STATE = 7
+ERR_MISALIGNED = 8
+ERR_OVERLAP = 9
+ERR_WRONG_DTYPE = 10
+ERR_BAD_ENUM = 11
+ERR_BUSY = 12
+ERR_POISONED = 13
+ERR_INTERNAL = 14
+ERR_OVERFLOW = 15
+ERR_THREADS = 16
+ERR_BUFFER_TOO_SMALL = 17
+ERR_IO = 18
+ERR_CHECKPOINT_CORRUPT = 19
+ERR_CHECKPOINT_VERSION = 20
+ERR_CHECKPOINT_MISMATCH = 21
+ERR_OUT_OF_MEMORY = 22
+
+DTYPE_F32 = 1
+DTYPE_F64 = 2
+
+NU = 1
+MU = 2
+TRACE = 3
+_COMPONENTS = {"nu": NU, "mu": MU, "trace": TRACE}
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class RmspropError(Exception):
+    """A failed library call: ``status`` (int), ``name`` ("RMSPROP_ERR_...") and ``message``.
+
+    Raised as the subclass for its status (:data:`ERRORS`), so ``except rmsprop.BusyError``
+    and ``except rmsprop.RmspropError`` both work. The invalid-argument kinds are also
+    ``ValueError``s, ``IOError_`` is also an ``OSError``, ``OutOfMemoryError`` a ``MemoryError``.
+    """
+
+    def __init__(self, status: int, name: str, message: str, function: str = ""):
+        self.status = status
+        self.name = name
+        self.message = message
+        self.function = function
+        where = f"{function}: " if function else ""
+        Exception.__init__(self, f"{where}{name} ({status}): {message}")
+
+    def __reduce__(self):
+        return (_make_error, (self.status, self.name, self.message, self.function))
+
+
+class InvalidArgumentError(RmspropError, ValueError):
+    """A value the library refuses: a hyperparameter, schedule, length, index, enum, ..."""
+
+
+class InvalidHyperparameterError(InvalidArgumentError):
+    """``RMSPROP_ERR_INVALID_HYPERPARAMETER``."""
+
+
+class InvalidScheduleError(InvalidArgumentError):
+    """``RMSPROP_ERR_INVALID_SCHEDULE``."""
+
+
+class LengthMismatchError(InvalidArgumentError):
+    """``RMSPROP_ERR_LENGTH_MISMATCH``."""
+
+
+class NoSuchStateError(InvalidArgumentError):
+    """``RMSPROP_ERR_NO_SUCH_STATE`` (``mu`` without centered, ``trace`` without momentum)."""
+
+
+class BufferError_(InvalidArgumentError):
+    """``RMSPROP_ERR_MISALIGNED``, ``RMSPROP_ERR_OVERLAP``, ``RMSPROP_ERR_BUFFER_TOO_SMALL``."""
+
+
+class BusyError(RmspropError):
+    """``RMSPROP_ERR_BUSY``: another thread is using this optimizer right now."""
+
+
+class PoisonedError(RmspropError):
+    """``RMSPROP_ERR_POISONED``: an earlier call failed mid-step; the state may be half-written."""
+
+
+class IOError_(RmspropError, OSError):
+    """``RMSPROP_ERR_IO``: a checkpoint file could not be read or written."""
+
+
+class CheckpointError(RmspropError):
+    """A checkpoint the library refuses (corrupt, newer version, or another layout/dtype)."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """``RMSPROP_ERR_CHECKPOINT_CORRUPT``."""
+
+
+class CheckpointVersionError(CheckpointError):
+    """``RMSPROP_ERR_CHECKPOINT_VERSION``."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """``RMSPROP_ERR_CHECKPOINT_MISMATCH``."""
+
+
+class OutOfMemoryError(RmspropError, MemoryError):
+    """``RMSPROP_ERR_OUT_OF_MEMORY``."""
+
+
+#: The exception class raised for each error status (others raise :class:`RmspropError`).
+ERRORS: dict[int, type[RmspropError]] = {
+    ERR_INVALID_HYPERPARAMETER: InvalidHyperparameterError,
+    ERR_INVALID_SCHEDULE: InvalidScheduleError,
+    ERR_LENGTH_MISMATCH: LengthMismatchError,
+    ERR_OUT_OF_RANGE: InvalidArgumentError,
+    ERR_NO_SUCH_STATE: NoSuchStateError,
+    ERR_MISALIGNED: BufferError_,
+    ERR_OVERLAP: BufferError_,
+    ERR_WRONG_DTYPE: InvalidArgumentError,
+    ERR_BAD_ENUM: InvalidArgumentError,
+    ERR_BUSY: BusyError,
+    ERR_POISONED: PoisonedError,
+    ERR_OVERFLOW: InvalidArgumentError,
+    ERR_BUFFER_TOO_SMALL: BufferError_,
+    ERR_IO: IOError_,
+    ERR_CHECKPOINT_CORRUPT: CheckpointCorruptError,
+    ERR_CHECKPOINT_VERSION: CheckpointVersionError,
+    ERR_CHECKPOINT_MISMATCH: CheckpointMismatchError,
+    ERR_OUT_OF_MEMORY: OutOfMemoryError,
+}
+
+
+def _make_error(status: int, name: str, message: str, function: str = "") -> RmspropError:
+    return ERRORS.get(status, RmspropError)(status, name, message, function)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and declaring every function (argtypes and restype: 64-bit pointers and size_t)
+
+
+class _Options(ctypes.Structure):
+    pass
+
+
+class _Schedule(ctypes.Structure):
+    pass
+
+
+class _Optimizer(ctypes.Structure):
+    pass
+
+
+_OptionsP = POINTER(_Options)
+_ScheduleP = POINTER(_Schedule)
+_OptimizerP = POINTER(_Optimizer)
+_F32P = POINTER(c_float)
+_F64P = POINTER(c_double)
+_Status = c_int32
+
+# name: (restype, [argtypes])
+_SIGNATURES = {
+    # status, version
+    "rmsprop_last_error_message": (c_char_p, []),
+    "rmsprop_status_name": (c_char_p, [_Status]),
+    "rmsprop_version_number": (c_uint32, []),
+    "rmsprop_version_string": (c_char_p, []),
+    # options
+    "rmsprop_options_new": (_Status, [c_double, POINTER(_OptionsP)]),
+    "rmsprop_options_free": (None, [_OptionsP]),
+    "rmsprop_options_set_learning_rate": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_set_learning_rate_schedule": (_Status, [_OptionsP, _ScheduleP]),
+    "rmsprop_options_set_decay": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_set_eps": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_set_initial_scale": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_set_eps_in_sqrt": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_centered": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_momentum": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_clear_momentum": (_Status, [_OptionsP]),
+    "rmsprop_options_set_nesterov": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_bias_correction": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_skip_non_finite": (_Status, [_OptionsP, c_bool]),
+    # schedules
+    "rmsprop_schedule_constant": (_Status, [c_double, POINTER(_ScheduleP)]),
+    "rmsprop_schedule_linear": (_Status, [c_double, c_double, c_int64, c_int64, POINTER(_ScheduleP)]),
+    "rmsprop_schedule_polynomial": (
+        _Status,
+        [c_double, c_double, c_double, c_int64, c_int64, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_exponential_decay": (
+        _Status,
+        [c_double, c_int64, c_double, c_int64, c_bool, _F64P, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_cosine_decay": (
+        _Status,
+        [c_double, c_int64, c_double, c_double, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_warmup_cosine_decay": (
+        _Status,
+        [c_double, c_double, c_int64, c_int64, c_double, c_double, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_warmup_exponential_decay": (
+        _Status,
+        [c_double, c_double, c_int64, c_int64, c_double, c_int64, c_bool, _F64P, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_piecewise_constant": (
+        _Status,
+        [c_double, POINTER(c_int64), _F64P, c_size_t, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_join": (
+        _Status,
+        [POINTER(_ScheduleP), c_size_t, POINTER(c_int64), c_size_t, POINTER(_ScheduleP)],
+    ),
+    "rmsprop_schedule_value": (_Status, [_ScheduleP, c_int32, c_int32, _F64P]),
+    "rmsprop_schedule_free": (None, [_ScheduleP]),
+    # optimizer
+    "rmsprop_create": (
+        _Status,
+        [_OptionsP, POINTER(c_size_t), c_size_t, c_int32, POINTER(_OptimizerP)],
+    ),
+    "rmsprop_destroy": (None, [_OptimizerP]),
+    "rmsprop_update_f32": (_Status, [_OptimizerP, _F32P, _F32P, c_size_t]),
+    "rmsprop_update_f64": (_Status, [_OptimizerP, _F64P, _F64P, c_size_t]),
+    "rmsprop_step_f32": (_Status, [_OptimizerP, _F32P, _F32P, c_size_t]),
+    "rmsprop_step_f64": (_Status, [_OptimizerP, _F64P, _F64P, c_size_t]),
+    "rmsprop_update_tensors_f32": (_Status, [_OptimizerP, POINTER(_F32P), POINTER(_F32P), c_size_t]),
+    "rmsprop_update_tensors_f64": (_Status, [_OptimizerP, POINTER(_F64P), POINTER(_F64P), c_size_t]),
+    "rmsprop_step_tensors_f32": (_Status, [_OptimizerP, POINTER(_F32P), POINTER(_F32P), c_size_t]),
+    "rmsprop_step_tensors_f64": (_Status, [_OptimizerP, POINTER(_F64P), POINTER(_F64P), c_size_t]),
+    "rmsprop_update": (_Status, [_OptimizerP, c_void_p, c_void_p, c_size_t, c_int32]),
+    "rmsprop_step": (_Status, [_OptimizerP, c_void_p, c_void_p, c_size_t, c_int32]),
+    "rmsprop_get_state_f32": (_Status, [_OptimizerP, c_int32, c_size_t, _F32P, c_size_t]),
+    "rmsprop_get_state_f64": (_Status, [_OptimizerP, c_int32, c_size_t, _F64P, c_size_t]),
+    "rmsprop_set_state_f32": (_Status, [_OptimizerP, c_int32, c_size_t, _F32P, c_size_t]),
+    "rmsprop_set_state_f64": (_Status, [_OptimizerP, c_int32, c_size_t, _F64P, c_size_t]),
+    "rmsprop_dtype": (_Status, [_OptimizerP, POINTER(c_int32)]),
+    "rmsprop_num_tensors": (_Status, [_OptimizerP, POINTER(c_size_t)]),
+    "rmsprop_total_elements": (_Status, [_OptimizerP, POINTER(c_size_t)]),
+    "rmsprop_tensor_size": (_Status, [_OptimizerP, c_size_t, POINTER(c_size_t)]),
+    "rmsprop_has_state": (_Status, [_OptimizerP, c_int32, POINTER(c_bool)]),
+    "rmsprop_get_counts": (_Status, [_OptimizerP, POINTER(c_int32), POINTER(c_int32)]),
+    "rmsprop_set_counts": (_Status, [_OptimizerP, c_int32, c_int32]),
+    "rmsprop_reset": (_Status, [_OptimizerP]),
+    "rmsprop_skipped_steps": (_Status, [_OptimizerP, POINTER(c_uint64)]),
+    "rmsprop_current_learning_rate": (_Status, [_OptimizerP, _F64P]),
+    "rmsprop_set_learning_rate": (_Status, [_OptimizerP, c_double]),
+    "rmsprop_set_learning_rate_schedule": (_Status, [_OptimizerP, _ScheduleP]),
+    "rmsprop_set_decay": (_Status, [_OptimizerP, c_double]),
+    "rmsprop_set_eps": (_Status, [_OptimizerP, c_double]),
+    "rmsprop_set_initial_scale": (_Status, [_OptimizerP, c_double]),
+    "rmsprop_set_momentum": (_Status, [_OptimizerP, c_double]),
+    "rmsprop_set_threads": (_Status, [_OptimizerP, c_size_t]),
+    "rmsprop_get_threads": (_Status, [_OptimizerP, POINTER(c_size_t)]),
+    # checkpoints
+    "rmsprop_checkpoint_size": (_Status, [_OptimizerP, POINTER(c_size_t)]),
+    "rmsprop_checkpoint_save": (_Status, [_OptimizerP, c_void_p, c_size_t, POINTER(c_size_t)]),
+    "rmsprop_checkpoint_load": (_Status, [_OptimizerP, c_void_p, c_size_t]),
+    "rmsprop_checkpoint_save_file": (_Status, [_OptimizerP, c_char_p]),
+    "rmsprop_checkpoint_load_file": (_Status, [_OptimizerP, c_char_p]),
+    "rmsprop_create_from_checkpoint": (_Status, [c_void_p, c_size_t, POINTER(_OptimizerP)]),
+}
+
+
+_LIBRARY_ENV = ("RMSPROP_LIBRARY", "RMSPROP_LIB")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _bundled() -> list[str]:
+    """The library ``pip install`` put into this package (named like an extension module)."""
+    return sorted(glob.glob(os.path.join(_HERE, "_librmsprop*.so")))
+
+
+def _candidates() -> list[str]:
+    for var in _LIBRARY_ENV:
+        env = os.environ.get(var)
+        if env:
+            return [os.path.join(env, "librmsprop.so") if os.path.isdir(env) else env]
+    # In a source checkout this file is python/rmsprop/lowlevel.py: the root is two levels up.
+    root = os.path.dirname(os.path.dirname(_HERE))
+    tree = [os.path.join(root, "target", p, "librmsprop.so") for p in ("release", "debug")]
+    return _bundled() + tree
+
+
+def load_library(path: str | None = None) -> ctypes.CDLL:
+    """Load librmsprop.so and declare argtypes/restype of every function of the header."""
+    paths = [path] if path else _candidates()
+    errors = []
+    for p in paths:
+        if not os.path.exists(p):
+            errors.append(f"{p}: not found")
+            continue
+        lib = ctypes.CDLL(p)
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            try:
+                fn = getattr(lib, name)
+            except AttributeError:
+                raise OSError(
+                    f"{p} lacks {name}: it is not the rmsprop library this binding was written "
+                    f"for (version {HEADER_CONSTANTS['RMSPROP_VERSION_STRING']})"
+                ) from None
+            fn.restype = restype
+            fn.argtypes = argtypes
+        major = lib.rmsprop_version_number() // 10000
+        if major != HEADER_CONSTANTS["RMSPROP_VERSION_MAJOR"]:
+            raise OSError(
+                f"{p} is version {lib.rmsprop_version_string().decode()}, this binding needs major "
+                f"version {HEADER_CONSTANTS['RMSPROP_VERSION_MAJOR']}"
+            )
+        lib._rmsprop_path = os.path.abspath(p)
+        return lib
+    raise OSError(
+        "cannot load librmsprop.so (reinstall the package with `pip install`, build it with "
+        "`cargo build --release`, or set RMSPROP_LIBRARY to its path): " + "; ".join(errors)
+    )
+
+
+_lib = load_library()
+
+#: The absolute path of the loaded librmsprop.so.
+library_path: str = _lib._rmsprop_path
+
+
+def status_name(status: int) -> str:
+    """The library's name for a status code ("RMSPROP_ERR_BUSY")."""
+    return _lib.rmsprop_status_name(status).decode()
+
+
+def version() -> str:
+    """The loaded library's version string."""
+    return _lib.rmsprop_version_string().decode()
+
+
+def version_number() -> int:
+    """The loaded library's version as MAJOR * 10000 + MINOR * 100 + PATCH."""
+    return int(_lib.rmsprop_version_number())
+
+
+def last_error_message() -> str:
+    """The message of the most recent failed call on this thread ("" if none)."""
+    msg = _lib.rmsprop_last_error_message()
+    return msg.decode(errors="replace") if msg else ""
+
+
+def _check(status: int, function: str) -> int:
+    """Raise RmspropError for an error status; return OK or SKIPPED_NON_FINITE."""
+    if status in (OK, SKIPPED_NON_FINITE):
+        return status
+    # The message is per thread and this is the same OS thread as the failed call.
+    raise _make_error(status, status_name(status), last_error_message(), function)
+
+
+def _call(name: str, *args) -> int:
+    for a in args:
+        if isinstance(a, _Handle) and not a._ptr:
+            raise ValueError(f"{type(a).__name__} is closed")
+    return _check(getattr(_lib, name)(*args), name)
+
+
+def _dtype_code(dtype) -> int:
+    d = np.dtype(dtype)
+    if d == np.float32:
+        return DTYPE_F32
+    if d == np.float64:
+        return DTYPE_F64
+    raise TypeError(f"dtype must be float32 or float64, got {d}")
+
+
+def _component(c) -> int:
+    if isinstance(c, str):
+        try:
+            return _COMPONENTS[c]
+        except KeyError:
+            raise ValueError(f"component must be one of {sorted(_COMPONENTS)}, got {c!r}") from None
+    return int(c)
+
+
+def _exposes_buffer(obj) -> bool:
+    try:
+        memoryview(obj).release()
+        return True
+    except TypeError:
+        return False
+
+
+def as_array(obj: Any, name: str = "array", dtype=None, writeable: bool = False) -> np.ndarray:
+    """A numpy view of ``obj`` sharing its memory: never a copy.
+
+    Accepts a ``numpy.ndarray``, or anything exposing DLPack (``__dlpack__``: a PyTorch CPU
+    tensor), ``__array_interface__`` or the buffer protocol (``array.array``, ``memoryview``,
+    ``bytearray``). With ``dtype`` the array must have exactly that dtype; it must be
+    C-contiguous; with ``writeable`` it must be writeable. Anything else raises
+    ``TypeError`` (kind of object, dtype) or ``ValueError`` (layout, read-only), naming
+    ``name``, before the library sees it.
+    """
+    if isinstance(obj, np.ndarray):
+        a = obj
+    elif hasattr(obj, "__dlpack__"):
+        try:
+            a = np.from_dlpack(obj)
+        except Exception as e:  # a device tensor, a tensor that requires grad, ...
+            raise TypeError(
+                f"{name}: cannot view this {type(obj).__name__} in place through DLPack ({e}); "
+                "pass a CPU, contiguous, detached tensor"
+            ) from e
+        if not a.flags.writeable and hasattr(obj, "__array__"):
+            # Pre-1.0 DLPack carries no read-only flag and numpy then marks the view read-only.
+            # The object's own __array__ may give a writeable view of the same memory (a
+            # PyTorch tensor does): take it only when it provably is that memory.
+            try:
+                b = np.asarray(obj)
+            except Exception:
+                b = a
+            if b.flags.writeable and b.ctypes.data == a.ctypes.data and b.shape == a.shape and b.dtype == a.dtype:
+                a = b
+    elif hasattr(obj, "__array_interface__") or _exposes_buffer(obj):
+        a = np.asarray(obj)  # through these protocols numpy shares the object's memory
+    else:
+        raise TypeError(
+            f"{name} must be an array (numpy.ndarray, or an object exposing the buffer protocol, "
+            f"__array_interface__ or DLPack), got {type(obj).__name__}"
+        )
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype}, this optimizer computes in {np.dtype(dtype)} (no implicit copies)")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray would copy it)")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name} must be writeable (the library writes into it in place)")
+    return a
+
+
+def _bytes_view(data) -> np.ndarray:
+    """A uint8 numpy view of a bytes-like object (bytes, bytearray, memoryview, ...), no copy."""
+    if isinstance(data, np.ndarray):
+        if not data.flags.c_contiguous:
+            raise ValueError("checkpoint data must be contiguous")
+        return data.reshape(-1).view(np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Owned handles
+
+
+class _Handle:
+    """Owns one library object; freed by close(), a with-block, or garbage collection."""
+
+    _free_name = ""
+
+    def __init__(self, ptr):
+        self._ptr = ptr
+
+    @property
+    def _as_parameter_(self):
+        if not self._ptr:
+            raise ValueError(f"{type(self).__name__} is closed")
+        return self._ptr
+
+    def close(self) -> None:
+        ptr, self._ptr = getattr(self, "_ptr", None), None
+        if ptr:
+            getattr(_lib, self._free_name)(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may already be gone
+            pass
+
+
+def _recorded(fn):
+    """A Schedule constructor that remembers how it was called (for pickling and repr)."""
+
+    @functools.wraps(fn)
+    def make(cls, *args, **kwargs):
+        sched = fn(cls, *args, **kwargs)
+        sched._recipe = (fn.__name__, args, kwargs)
+        return sched
+
+    return classmethod(make)
+
+
+def _rebuild_schedule(recipe) -> "Schedule":
+    name, args, kwargs = recipe
+    return getattr(Schedule, name)(*args, **kwargs)
+
+
+class Schedule(_Handle):
+    """An optax learning-rate schedule. Build one with the class methods (optax's names) or
+    with :mod:`rmsprop.schedules`. Calling it gives its value at a count. Picklable."""
+
+    _free_name = "rmsprop_schedule_free"
+    _recipe: tuple = ("", (), {})
+
+    def __reduce__(self):
+        return (_rebuild_schedule, (self._recipe,))
+
+    def __repr__(self) -> str:
+        name, args, kwargs = self._recipe
+        parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        return f"Schedule.{name}({', '.join(parts)})"
+
+    @classmethod
+    def _make(cls, fn: str, *args) -> "Schedule":
+        out = _ScheduleP()
+        _call(fn, *args, byref(out))
+        return cls(out)
+
+    @staticmethod
+    def _opt(v):
+        return None if v is None else byref(c_double(float(v)))
+
+    @_recorded
+    def constant(cls, value: float) -> "Schedule":
+        return cls._make("rmsprop_schedule_constant", float(value))
+
+    @_recorded
+    def linear(cls, init_value, end_value, transition_steps, transition_begin=0) -> "Schedule":
+        return cls._make(
+            "rmsprop_schedule_linear", float(init_value), float(end_value), int(transition_steps), int(transition_begin)
+        )
+
+    @_recorded
+    def polynomial(cls, init_value, end_value, power, transition_steps, transition_begin=0) -> "Schedule":
+        return cls._make(
+            "rmsprop_schedule_polynomial",
+            float(init_value),
+            float(end_value),
+            float(power),
+            int(transition_steps),
+            int(transition_begin),
+        )
+
+    @_recorded
+    def exponential_decay(
+        cls, init_value, transition_steps, decay_rate, transition_begin=0, staircase=False, end_value=None
+    ) -> "Schedule":
+        return cls._make(
+            "rmsprop_schedule_exponential_decay",
+            float(init_value),
+            int(transition_steps),
+            float(decay_rate),
+            int(transition_begin),
+            bool(staircase),
+            cls._opt(end_value),
+        )
+
+    @_recorded
+    def cosine_decay(cls, init_value, decay_steps, alpha=0.0, exponent=1.0) -> "Schedule":
+        return cls._make(
+            "rmsprop_schedule_cosine_decay", float(init_value), int(decay_steps), float(alpha), float(exponent)
+        )
+
+    @_recorded
+    def warmup_cosine_decay(
+        cls, init_value, peak_value, warmup_steps, decay_steps, end_value=0.0, exponent=1.0
+    ) -> "Schedule":
+        return cls._make(
+            "rmsprop_schedule_warmup_cosine_decay",
+            float(init_value),
+            float(peak_value),
+            int(warmup_steps),
+            int(decay_steps),
+            float(end_value),
+            float(exponent),
+        )
+
+    @_recorded
+    def warmup_exponential_decay(
+        cls,
+        init_value,
+        peak_value,
+        warmup_steps,
+        transition_steps,
+        decay_rate,
+        transition_begin=0,
+        staircase=False,
+        end_value=None,
+    ) -> "Schedule":
+        return cls._make(
+            "rmsprop_schedule_warmup_exponential_decay",
+            float(init_value),
+            float(peak_value),
+            int(warmup_steps),
+            int(transition_steps),
+            float(decay_rate),
+            int(transition_begin),
+            bool(staircase),
+            cls._opt(end_value),
+        )
+
+    @_recorded
+    def piecewise_constant(cls, init_value, boundaries_and_scales: Mapping[int, float] | None = None) -> "Schedule":
+        items = sorted((boundaries_and_scales or {}).items())
+        n = len(items)
+        b = (c_int64 * max(n, 1))(*[int(k) for k, _ in items])
+        s = (c_double * max(n, 1))(*[float(v) for _, v in items])
+        return cls._make("rmsprop_schedule_piecewise_constant", float(init_value), b, s, n)
+
+    @_recorded
+    def join(cls, schedules: Sequence["Schedule"], boundaries: Sequence[int]) -> "Schedule":
+        scheds = list(schedules)
+        for s in scheds:
+            if not isinstance(s, Schedule):
+                raise TypeError(f"join takes Schedule objects, got {type(s).__name__}")
+        ptrs = (_ScheduleP * max(len(scheds), 1))(*[s._as_parameter_ for s in scheds])
+        bs = (c_int64 * max(len(boundaries), 1))(*[int(b) for b in boundaries])
+        return cls._make("rmsprop_schedule_join", ptrs, len(scheds), bs, len(boundaries))
+
+    def value(self, count: int, dtype=np.float32) -> float:
+        """The value at ``count`` as jitted optax computes it for parameters of ``dtype``."""
+        out = c_double()
+        _call("rmsprop_schedule_value", self, int(count), _dtype_code(dtype), byref(out))
+        return out.value
+
+    __call__ = value
+
+
+class Options(_Handle):
+    """Every argument of ``optax.rmsprop``, with optax's defaults."""
+
+    _free_name = "rmsprop_options_free"
+
+    def __init__(
+        self,
+        learning_rate: float | Schedule = 0.001,
+        *,
+        decay: float = 0.9,
+        eps: float = 1e-8,
+        initial_scale: float = 0.0,
+        eps_in_sqrt: bool = True,
+        centered: bool = False,
+        momentum: float | None = None,
+        nesterov: bool = False,
+        bias_correction: bool = False,
+        skip_non_finite: bool = False,
+    ):
+        out = _OptionsP()
+        _call("rmsprop_options_new", 0.001, byref(out))
+        super().__init__(out)
+        try:
+            self.set_learning_rate(learning_rate)
+            self.set_decay(decay)
+            self.set_eps(eps)
+            self.set_initial_scale(initial_scale)
+            _call("rmsprop_options_set_eps_in_sqrt", self, bool(eps_in_sqrt))
+            _call("rmsprop_options_set_centered", self, bool(centered))
+            self.set_momentum(momentum)
+            _call("rmsprop_options_set_nesterov", self, bool(nesterov))
+            _call("rmsprop_options_set_bias_correction", self, bool(bias_correction))
+            _call("rmsprop_options_set_skip_non_finite", self, bool(skip_non_finite))
+        except Exception:
+            self.close()
+            raise
+
+    def set_learning_rate(self, learning_rate: float | Schedule) -> "Options":
+        if isinstance(learning_rate, Schedule):
+            _call("rmsprop_options_set_learning_rate_schedule", self, learning_rate)
+        else:
+            _call("rmsprop_options_set_learning_rate", self, float(learning_rate))
+        return self
+
+    def set_decay(self, decay: float) -> "Options":
+        _call("rmsprop_options_set_decay", self, float(decay))
+        return self
+
+    def set_eps(self, eps: float) -> "Options":
+        _call("rmsprop_options_set_eps", self, float(eps))
+        return self
+
+    def set_initial_scale(self, initial_scale: float) -> "Options":
+        _call("rmsprop_options_set_initial_scale", self, float(initial_scale))
+        return self
+
+    def set_momentum(self, momentum: float | None) -> "Options":
+        if momentum is None:
+            _call("rmsprop_options_clear_momentum", self)
+        else:
+            _call("rmsprop_options_set_momentum", self, float(momentum))
+        return self
+
+    def init(self, params, dtype=None) -> "Optimizer":
+        """optax ``init``: an optimizer for ``params`` (one array, or a list of arrays)."""
+        arrays = [params] if isinstance(params, np.ndarray) else list(params)
+        if dtype is None:
+            dtype = arrays[0].dtype if arrays else np.float32
+        return Optimizer(self, [int(np.size(a)) for a in arrays], dtype=dtype)
+
+
+def rmsprop(learning_rate: float | Schedule, **kwargs) -> Options:
+    """``optax.rmsprop(learning_rate, ...)``: the options; call ``.init(params)`` next."""
+    return Options(learning_rate, **kwargs)
+
+
+class Optimizer(_Handle):
+    """optax.rmsprop state over a layout of tensors of ``sizes`` elements, in ``dtype``."""
+
+    _free_name = "rmsprop_destroy"
+
+    def __init__(self, options: Options | float | Schedule, sizes: int | Iterable[int], dtype=np.float32, **kwargs):
+        self._ptr = None
+        own = not isinstance(options, Options)
+        opts = Options(options, **kwargs) if own else options
+        if kwargs and not own:
+            raise TypeError("pass optax arguments either in Options or as keywords, not both")
+        try:
+            sizes = [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
+            self._set_dtype(dtype)
+            arr = (c_size_t * max(len(sizes), 1))(*sizes)
+            out = _OptimizerP()
+            _call("rmsprop_create", opts, arr, len(sizes), _dtype_code(self.dtype), byref(out))
+            super().__init__(out)
+            self.sizes = tuple(sizes)
+        finally:
+            if own:
+                opts.close()
+
+    def _set_dtype(self, dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        code = _dtype_code(self.dtype)
+        self._elem = c_float if code == DTYPE_F32 else c_double
+        self._ptr_t = POINTER(self._elem)
+        self._sfx = "f32" if code == DTYPE_F32 else "f64"
+
+    @classmethod
+    def from_checkpoint(cls, data) -> "Optimizer":
+        """A new optimizer from checkpoint bytes (``rmsprop_create_from_checkpoint``): the
+        checkpoint's dtype, layout, configuration and state; threads: the global pool."""
+        view = _bytes_view(data)
+        out = _OptimizerP()
+        _call("rmsprop_create_from_checkpoint", view.ctypes.data, view.size, byref(out))
+        self = cls.__new__(cls)
+        _Handle.__init__(self, out)
+        code = c_int32()
+        _call("rmsprop_dtype", self, byref(code))
+        self._set_dtype(np.float32 if code.value == DTYPE_F32 else np.float64)
+        self.sizes = tuple(self.tensor_size(i) for i in range(self.num_tensors))
+        return self
+
+    # -- arrays ---------------------------------------------------------------------------
+    def _array(self, a, name: str, writeable: bool) -> np.ndarray:
+        return as_array(a, name, self.dtype, writeable)
+
+    def _addr(self, a: np.ndarray):
+        return a.ctypes.data_as(self._ptr_t)
+
+    def _ptr_of(self, a, name: str, writeable: bool):
+        return self._addr(self._array(a, name, writeable))
+
+    def _list(self, arrays, name: str, writeable: bool):
+        arrays = [self._array(a, f"{name}[{i}]", writeable) for i, a in enumerate(arrays)]
+        if len(arrays) == len(self.sizes):
+            # The list entry points take no per-tensor lengths: the library uses the layout's.
+            # An array of another size would be read or written out of bounds, so check here.
+            for i, (a, n) in enumerate(zip(arrays, self.sizes)):
+                if a.size != n:
+                    raise ValueError(f"{name}[{i}] has {a.size} elements, tensor {i} has {n}")
+        ptrs = (self._ptr_t * max(len(arrays), 1))(*[self._addr(a) for a in arrays])
+        return ptrs, arrays
+
+    # -- steps ----------------------------------------------------------------------------
+    def step(self, params, grads) -> bool:
+        """optax update + apply_updates over one flat array, in place. False if skipped."""
+        p = self._array(params, "params", True)
+        g = self._array(grads, "grads", False)
+        # One length describes both buffers in the C call: they must agree, or the library
+        # would read or write past the shorter one.
+        if p.size != g.size:
+            raise ValueError(f"params has {p.size} elements, grads {g.size}")
+        return _call(f"rmsprop_step_{self._sfx}", self, self._addr(p), self._addr(g), p.size) == OK
+
+    def update(self, grads, out=None):
+        """optax update: returns the updates (in ``out``, which may be ``grads`` itself)."""
+        g = self._array(grads, "grads", False)
+        if out is None:
+            out = np.empty_like(g)
+        u = self._array(out, "out", True)
+        if g.size != u.size:  # one length for both buffers in the C call
+            raise ValueError(f"grads has {g.size} elements, out {u.size}")
+        _call(f"rmsprop_update_{self._sfx}", self, self._addr(g), self._addr(u), g.size)
+        return out
+
+    def step_tensors(self, params: Sequence[Any], grads: Sequence[Any]) -> bool:
+        """The fused step over one array per tensor, in one parallel dispatch. False if skipped."""
+        pp, pa = self._list(params, "params", True)
+        gp, ga = self._list(grads, "grads", False)
+        if len(pa) != len(ga):
+            raise ValueError(f"{len(pa)} params arrays, {len(ga)} grads arrays")
+        return _call(f"rmsprop_step_tensors_{self._sfx}", self, pp, gp, len(pa)) == OK
+
+    def update_tensors(self, grads: Sequence[Any], out: Sequence[Any] | None = None) -> list[Any]:
+        """optax update per tensor; ``out=grads`` computes in place."""
+        grads = list(grads)
+        gp, ga = self._list(grads, "grads", False)
+        out = [np.empty_like(g) for g in ga] if out is None else list(out)
+        up, ua = self._list(out, "out", True)
+        if len(ga) != len(ua):
+            raise ValueError(f"{len(ga)} grads arrays, {len(ua)} out arrays")
+        _call(f"rmsprop_update_tensors_{self._sfx}", self, gp, up, len(ga))
+        return out
+
+    # -- state ----------------------------------------------------------------------------
+    def get_state(self, component, tensor: int = 0, out=None) -> np.ndarray:
+        """A copy of tensor ``tensor``'s part of ``nu``, ``mu`` or ``trace`` (into ``out``)."""
+        n = self.tensor_size(tensor)
+        if out is None:
+            out = np.empty(n, dtype=self.dtype)
+        o = self._array(out, "out", True)
+        _call(f"rmsprop_get_state_{self._sfx}", self, _component(component), int(tensor), self._addr(o), o.size)
+        return out
+
+    def set_state(self, component, tensor: int, values) -> None:
+        """Overwrite tensor ``tensor``'s part of ``nu``, ``mu`` or ``trace``."""
+        v = self._array(values, "values", False)
+        _call(f"rmsprop_set_state_{self._sfx}", self, _component(component), int(tensor), self._addr(v), v.size)
+
+    def has_state(self, component) -> bool:
+        out = c_bool()
+        _call("rmsprop_has_state", self, _component(component), byref(out))
+        return out.value
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(schedule count, bias-correction count), as in optax's state."""
+        a, b = c_int32(), c_int32()
+        _call("rmsprop_get_counts", self, byref(a), byref(b))
+        return a.value, b.value
+
+    def set_counts(self, schedule: int, bias_correction: int) -> None:
+        _call("rmsprop_set_counts", self, int(schedule), int(bias_correction))
+
+    def reset(self) -> None:
+        _call("rmsprop_reset", self)
+
+    @property
+    def skipped_steps(self) -> int:
+        out = c_uint64()
+        _call("rmsprop_skipped_steps", self, byref(out))
+        return out.value
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def num_tensors(self) -> int:
+        out = c_size_t()
+        _call("rmsprop_num_tensors", self, byref(out))
+        return out.value
+
+    @property
+    def total_elements(self) -> int:
+        out = c_size_t()
+        _call("rmsprop_total_elements", self, byref(out))
+        return out.value
+
+    def tensor_size(self, tensor: int) -> int:
+        out = c_size_t()
+        _call("rmsprop_tensor_size", self, int(tensor), byref(out))
+        return out.value
+
+    @property
+    def library_dtype(self) -> np.dtype:
+        out = c_int32()
+        _call("rmsprop_dtype", self, byref(out))
+        return np.dtype(np.float32 if out.value == DTYPE_F32 else np.float64)
+
+    # -- hyperparameters ------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate the next step will use."""
+        out = c_double()
+        _call("rmsprop_current_learning_rate", self, byref(out))
+        return out.value
+
+    def set_learning_rate(self, learning_rate: float | Schedule) -> None:
+        if isinstance(learning_rate, Schedule):
+            _call("rmsprop_set_learning_rate_schedule", self, learning_rate)
+        else:
+            _call("rmsprop_set_learning_rate", self, float(learning_rate))
+
+    def set_decay(self, decay: float) -> None:
+        _call("rmsprop_set_decay", self, float(decay))
+
+    def set_eps(self, eps: float) -> None:
+        _call("rmsprop_set_eps", self, float(eps))
+
+    def set_initial_scale(self, initial_scale: float) -> None:
+        """Takes effect at the next :meth:`reset`."""
+        _call("rmsprop_set_initial_scale", self, float(initial_scale))
+
+    def set_momentum(self, momentum: float) -> None:
+        _call("rmsprop_set_momentum", self, float(momentum))
+
+    @property
+    def threads(self) -> int:
+        out = c_size_t()
+        _call("rmsprop_get_threads", self, byref(out))
+        return out.value
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        _call("rmsprop_set_threads", self, int(n))
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def checkpoint_size(self) -> int:
+        """The exact size in bytes of this optimizer's checkpoint."""
+        out = c_size_t()
+        _call("rmsprop_checkpoint_size", self, byref(out))
+        return out.value
+
+    def save_checkpoint(self, out=None) -> bytes | int:
+        """The checkpoint (full state and configuration) as ``bytes``; or, with ``out`` (a
+        writeable bytes-like object), written into it, returning the number of bytes."""
+        if out is None:
+            buf = bytearray(self.checkpoint_size())
+            n = self.save_checkpoint(buf)
+            return bytes(buf[:n])
+        view = _bytes_view(out)
+        if not view.flags.writeable:
+            raise ValueError("out must be writeable")
+        written = c_size_t()
+        _call("rmsprop_checkpoint_save", self, view.ctypes.data, view.size, byref(written))
+        return written.value
+
+    def load_checkpoint(self, data) -> None:
+        """Load checkpoint bytes: configuration and state become the checkpoint's (layout and
+        dtype must match; unchanged on any error)."""
+        view = _bytes_view(data)
+        _call("rmsprop_checkpoint_load", self, view.ctypes.data, view.size)
+
+    def save_checkpoint_file(self, path: str | os.PathLike) -> None:
+        """Save the checkpoint to ``path`` atomically (the library's temp file + rename)."""
+        _call("rmsprop_checkpoint_save_file", self, os.fsencode(path))
+
+    def load_checkpoint_file(self, path: str | os.PathLike) -> None:
+        """Load the checkpoint file ``path`` (as :meth:`load_checkpoint`)."""
+        _call("rmsprop_checkpoint_load_file", self, os.fsencode(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a checkpoint's configuration (docs/checkpoint-format.md, version 1), so that Python
+# can show the hyperparameters a loaded checkpoint brought. The library has validated every
+# checkpoint this reads (it reads only what the library wrote or accepted).
+
+_SCHEDULE_FIELDS = {
+    # tag: (Schedule constructor, field kinds in optax's argument order)
+    1: ("constant", "f"),
+    2: ("linear", "ffii"),
+    3: ("polynomial", "fffii"),
+    4: ("exponential_decay", "fifibo"),
+    5: ("cosine_decay", "fiff"),
+    6: ("warmup_cosine_decay", "ffiiff"),
+    7: ("warmup_exponential_decay", "ffiifibo"),
+}
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int):
+        self.data, self.pos = data, pos
+
+    def take(self, fmt: str):
+        (v,) = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return v
+
+    def field(self, kind: str):
+        if kind == "f":
+            return self.take("d")
+        if kind == "i":
+            return self.take("q")
+        if kind == "b":
+            return bool(self.take("B"))
+        present = self.take("B")  # "o": optional f64
+        value = self.take("d")
+        return value if present else None
+
+    def schedule(self) -> Schedule:
+        tag = self.take("B")
+        if tag in _SCHEDULE_FIELDS:
+            name, kinds = _SCHEDULE_FIELDS[tag]
+            return getattr(Schedule, name)(*[self.field(k) for k in kinds])
+        if tag == 8:
+            init = self.take("d")
+            items = {}
+            for _ in range(self.take("Q")):
+                b = self.take("q")
+                items[b] = self.take("d")
+            return Schedule.piecewise_constant(init, items)
+        if tag == 9:
+            scheds = [self.schedule() for _ in range(self.take("Q"))]
+            bounds = [self.take("q") for _ in range(self.take("Q"))]
+            return Schedule.join(scheds, bounds)
+        raise ValueError(f"unknown schedule tag {tag} in checkpoint")
+
+
+def checkpoint_config(data) -> dict[str, Any]:
+    """The ``optax.rmsprop`` arguments stored in a (version 1) checkpoint: ``learning_rate``
+    (a float or a :class:`Schedule`), ``decay``, ``eps``, ``initial_scale``, ``eps_in_sqrt``,
+    ``centered``, ``momentum`` (None when unset), ``nesterov``, ``bias_correction`` and
+    ``skip_non_finite``. Validate the bytes first (load them into an optimizer)."""
+    view = _bytes_view(data)
+    head = bytes(view[:36])
+    if len(head) < 36 or head[:8] != b"RMSPCKPT" or head[24:28] != b"CONF":
+        raise ValueError("not a version 1 rmsprop checkpoint")
+    (conf_len,) = struct.unpack_from("<Q", head, 28)
+    r = _Reader(bytes(view[: 36 + conf_len]), 36)  # only the CONF section is copied
+    decay, eps, initial_scale = r.take("d"), r.take("d"), r.take("d")
+    flags = r.take("B")
+    has_momentum = r.take("B")
+    momentum = r.take("d")
+    kind = r.take("B")
+    lr = r.take("d") if kind == 0 else r.schedule()
+    return {
+        "learning_rate": lr,
+        "decay": decay,
+        "eps": eps,
+        "initial_scale": initial_scale,
+        "eps_in_sqrt": bool(flags & 1),
+        "centered": bool(flags & 2),
+        "momentum": momentum if has_momentum else None,
+        "nesterov": bool(flags & 4),
+        "bias_correction": bool(flags & 8),
+        "skip_non_finite": bool(flags & 16),
+    }
