@@ -518,6 +518,10 @@ def as_array(obj: Any, name: str = "array", dtype=None, writeable: bool = False)
     """
     if isinstance(obj, np.ndarray):
         a = obj
+    elif isinstance(obj, np.generic):
+        if writeable:
+            raise ValueError(f"{name} is a numpy scalar, which is immutable: use a 0-d array (np.array(x))")
+        a = np.asarray(obj)
     elif hasattr(obj, "__dlpack__"):
         try:
             a = np.from_dlpack(obj)
