@@ -1,0 +1,18 @@
+"""Only the wheel tag; everything else is in pyproject.toml.
+
+The package carries a plain C library that it loads with ctypes: nothing in it depends on the
+CPython ABI, so one wheel serves every Python 3 on its platform (py3-none-<platform>) instead of
+being tagged for the interpreter that happened to build it.
+"""
+
+from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel
+
+
+class bdist_wheel_any_python(bdist_wheel):
+    def get_tag(self):
+        _, _, plat = super().get_tag()
+        return "py3", "none", plat
+
+
+setup(cmdclass={"bdist_wheel": bdist_wheel_any_python})
