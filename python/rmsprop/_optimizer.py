@@ -36,7 +36,7 @@ class RMSPropState(NamedTuple):
     nu: Any
     mu: Any
     trace: Any
-    count: int
+    count: int  # type: ignore[assignment]  # optax's name (shadows tuple.count)
     bias_correction_count: int
     skipped_steps: int
 
@@ -352,7 +352,7 @@ class RMSProp:
         The structure is not saved: load into an optimizer initialized with the same params."""
         opt = self._o
         if file is None:
-            return opt.save_checkpoint()  # type: ignore[return-value]
+            return opt.save_checkpoint()
         if isinstance(file, (str, bytes, os.PathLike)):
             opt.save_checkpoint_file(file)
             return None

@@ -430,7 +430,7 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
                 f"{p} is version {lib.rmsprop_version_string().decode()}, this binding needs major "
                 f"version {HEADER_CONSTANTS['RMSPROP_VERSION_MAJOR']}"
             )
-        lib._rmsprop_path = os.path.abspath(p)
+        setattr(lib, "_rmsprop_path", os.path.abspath(p))
         return lib
     raise OSError(
         "cannot load librmsprop.so (reinstall the package with `pip install`, build it with "
@@ -441,7 +441,7 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
 _lib = load_library()
 
 #: The absolute path of the loaded librmsprop.so.
-library_path: str = _lib._rmsprop_path
+library_path: str = getattr(_lib, "_rmsprop_path")
 
 
 def status_name(status: int) -> str:
@@ -833,11 +833,14 @@ class Optimizer(_Handle):
     def __init__(self, options: Options | float | Schedule, sizes: int | Iterable[int], dtype=np.float32, **kwargs):
         self._ptr = None
         own = not isinstance(options, Options)
-        opts = Options(options, **kwargs) if own else options
-        if kwargs and not own:
-            raise TypeError("pass optax arguments either in Options or as keywords, not both")
+        if isinstance(options, Options):
+            if kwargs:
+                raise TypeError("pass optax arguments either in Options or as keywords, not both")
+            opts = options
+        else:
+            opts = Options(options, **kwargs)
         try:
-            sizes = [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
+            sizes = [int(sizes)] if isinstance(sizes, (int, np.integer)) else [int(s) for s in sizes]
             self._set_dtype(dtype)
             arr = (c_size_t * max(len(sizes), 1))(*sizes)
             out = _OptimizerP()
@@ -1039,13 +1042,15 @@ class Optimizer(_Handle):
         _call("rmsprop_checkpoint_size", self, byref(out))
         return out.value
 
-    def save_checkpoint(self, out=None) -> bytes | int:
-        """The checkpoint (full state and configuration) as ``bytes``; or, with ``out`` (a
-        writeable bytes-like object), written into it, returning the number of bytes."""
-        if out is None:
-            buf = bytearray(self.checkpoint_size())
-            n = self.save_checkpoint(buf)
-            return bytes(buf[:n])
+    def save_checkpoint(self) -> bytes:
+        """The checkpoint (full state and configuration) as ``bytes``."""
+        buf = bytearray(self.checkpoint_size())
+        n = self.save_checkpoint_into(buf)
+        return bytes(buf[:n])
+
+    def save_checkpoint_into(self, out: Any) -> int:
+        """Write the checkpoint into ``out`` (a writeable bytes-like object at least
+        :meth:`checkpoint_size` long; the rest is untouched); returns the bytes written."""
         view = _bytes_view(out)
         if not view.flags.writeable:
             raise ValueError("out must be writeable")
@@ -1059,11 +1064,11 @@ class Optimizer(_Handle):
         view = _bytes_view(data)
         _call("rmsprop_checkpoint_load", self, view.ctypes.data, view.size)
 
-    def save_checkpoint_file(self, path: str | os.PathLike) -> None:
+    def save_checkpoint_file(self, path: str | bytes | os.PathLike) -> None:
         """Save the checkpoint to ``path`` atomically (the library's temp file + rename)."""
         _call("rmsprop_checkpoint_save_file", self, os.fsencode(path))
 
-    def load_checkpoint_file(self, path: str | os.PathLike) -> None:
+    def load_checkpoint_file(self, path: str | bytes | os.PathLike) -> None:
         """Load the checkpoint file ``path`` (as :meth:`load_checkpoint`)."""
         _call("rmsprop_checkpoint_load_file", self, os.fsencode(path))
 

@@ -476,9 +476,9 @@ def test_low_level_checkpoint_functions():
         data = a.save_checkpoint()
         assert len(data) == n
         buf = bytearray(n + 10)
-        assert a.save_checkpoint(buf) == n and bytes(buf[:n]) == data and buf[n:] == bytearray(10)
+        assert a.save_checkpoint_into(buf) == n and bytes(buf[:n]) == data and buf[n:] == bytearray(10)
         with pytest.raises(rmsprop.BufferError_) as e:
-            a.save_checkpoint(bytearray(n - 1))
+            a.save_checkpoint_into(bytearray(n - 1))
         assert e.value.status == L.ERR_BUFFER_TOO_SMALL
         with L.Optimizer.from_checkpoint(data) as b:
             assert b.sizes == (3, 2) and b.dtype == np.float32 and b.counts == (1, 1)
