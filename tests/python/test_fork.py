@@ -3,7 +3,8 @@
 
 The parent steps a buffer large enough that the library splits it over its worker threads
 (>= 1 << 20 elements), so rayon's pool (the global one for threads=0, the handle's own for
-threads=2) exists when ``multiprocessing`` forks. The child takes one more step and sends
+threads=2) exists when ``multiprocessing`` forks; threads=1 (no pool at all) is the control
+that shows the comparison itself works. The child takes one more step and sends
 back a digest of its parameters and state; the parent takes the same step and must get the
 same bytes. A child that hangs is killed after CHILD_TIMEOUT_S and the test fails (it never
 waits forever).
@@ -46,7 +47,7 @@ def _child(opt, params, grads, conn) -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the fork start method is Linux's default")
-@pytest.mark.parametrize("threads", [0, 2])
+@pytest.mark.parametrize("threads", [0, 1, 2])
 def test_forked_child_steps_to_the_parents_bits(threads):
     rng = np.random.default_rng(10)
     params = rng.standard_normal(N).astype(np.float32)
