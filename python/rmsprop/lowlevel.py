@@ -161,7 +161,7 @@ class RmspropError(Exception):
 
     Raised as the subclass for its status (:data:`ERRORS`), so ``except rmsprop.BusyError``
     and ``except rmsprop.RmspropError`` both work. The invalid-argument kinds are also
-    ``ValueError``s, ``IOError_`` is also an ``OSError``, ``OutOfMemoryError`` a ``MemoryError``.
+    ``ValueError``s, ``RmspropIOError`` is also an ``OSError``, ``OutOfMemoryError`` a ``MemoryError``.
     """
 
     def __init__(self, status: int, name: str, message: str, function: str = ""):
@@ -196,7 +196,7 @@ class NoSuchStateError(InvalidArgumentError):
     """``RMSPROP_ERR_NO_SUCH_STATE`` (``mu`` without centered, ``trace`` without momentum)."""
 
 
-class BufferError_(InvalidArgumentError):
+class BadBufferError(InvalidArgumentError):
     """``RMSPROP_ERR_MISALIGNED``, ``RMSPROP_ERR_OVERLAP``, ``RMSPROP_ERR_BUFFER_TOO_SMALL``."""
 
 
@@ -208,7 +208,7 @@ class PoisonedError(RmspropError):
     """``RMSPROP_ERR_POISONED``: an earlier call failed mid-step; the state may be half-written."""
 
 
-class IOError_(RmspropError, OSError):
+class RmspropIOError(RmspropError, OSError):
     """``RMSPROP_ERR_IO``: a checkpoint file could not be read or written."""
 
 
@@ -239,15 +239,15 @@ ERRORS: dict[int, type[RmspropError]] = {
     ERR_LENGTH_MISMATCH: LengthMismatchError,
     ERR_OUT_OF_RANGE: InvalidArgumentError,
     ERR_NO_SUCH_STATE: NoSuchStateError,
-    ERR_MISALIGNED: BufferError_,
-    ERR_OVERLAP: BufferError_,
+    ERR_MISALIGNED: BadBufferError,
+    ERR_OVERLAP: BadBufferError,
     ERR_WRONG_DTYPE: InvalidArgumentError,
     ERR_BAD_ENUM: InvalidArgumentError,
     ERR_BUSY: BusyError,
     ERR_POISONED: PoisonedError,
     ERR_OVERFLOW: InvalidArgumentError,
-    ERR_BUFFER_TOO_SMALL: BufferError_,
-    ERR_IO: IOError_,
+    ERR_BUFFER_TOO_SMALL: BadBufferError,
+    ERR_IO: RmspropIOError,
     ERR_CHECKPOINT_CORRUPT: CheckpointCorruptError,
     ERR_CHECKPOINT_VERSION: CheckpointVersionError,
     ERR_CHECKPOINT_MISMATCH: CheckpointMismatchError,

@@ -464,10 +464,10 @@ def test_checkpoint_errors_change_nothing(tmp_path):
         opt.load(small.save())
     with pytest.raises(rmsprop.CheckpointMismatchError):  # same sizes, other dtype
         rmsprop.RMSProp().init(_tree(rng, np.float64)).load(good)
-    with pytest.raises(rmsprop.IOError_) as e:
+    with pytest.raises(rmsprop.RmspropIOError) as e:
         opt.load(tmp_path / "missing.ckpt")
     assert isinstance(e.value, OSError) and "missing.ckpt" in e.value.message
-    with pytest.raises(rmsprop.IOError_):
+    with pytest.raises(rmsprop.RmspropIOError):
         opt.save(tmp_path / "no-such-dir" / "x.ckpt")
     with pytest.raises(ValueError, match="leaves"):
         small.load_state_dict(opt.state_dict())
@@ -484,7 +484,7 @@ def test_low_level_checkpoint_functions():
         assert len(data) == n
         buf = bytearray(n + 10)
         assert a.save_checkpoint_into(buf) == n and bytes(buf[:n]) == data and buf[n:] == bytearray(10)
-        with pytest.raises(rmsprop.BufferError_) as e:
+        with pytest.raises(rmsprop.BadBufferError) as e:
             a.save_checkpoint_into(bytearray(n - 1))
         assert e.value.status == L.ERR_BUFFER_TOO_SMALL
         with L.Optimizer.from_checkpoint(data) as b:
