@@ -87,6 +87,8 @@ class RMSProp:
             "bias_correction": bias_correction,
             "skip_non_finite": skip_non_finite,
         }
+        if int(threads) < 0:
+            raise ValueError(f"threads must be >= 0, got {threads}")
         self._threads = int(threads)
         self._opt: Optional[Optimizer] = None
         self._treedef: Optional[TreeDef] = None
@@ -115,6 +117,9 @@ class RMSProp:
             if len(dtypes) > 1:
                 raise TypeError(f"params mix dtypes {sorted(map(str, dtypes))}: pass dtype= or convert them")
             dtype = dtypes.pop() if dtypes else np.float32
+        for a, p in zip(arrays, paths):
+            if a.dtype != np.dtype(dtype):
+                raise TypeError(f"{p} has dtype {a.dtype}, not the dtype= given ({np.dtype(dtype)}); no implicit copies")
         with self._options() as opts:
             opt = Optimizer(opts, [a.size for a in arrays], dtype=dtype)
         try:
@@ -338,10 +343,10 @@ class RMSProp:
 
     @threads.setter
     def threads(self, n: int) -> None:
+        if int(n) < 0:
+            raise ValueError(f"threads must be >= 0, got {n}")
         if self._opt is not None:
             self._opt.threads = int(n)
-        elif int(n) < 0:
-            raise ValueError(f"threads must be >= 0, got {n}")
         self._threads = int(n)
 
     # -- checkpoints ------------------------------------------------------------------------

@@ -175,6 +175,13 @@ def test_structure_dtype_and_shape_mismatches_are_refused_before_anything_change
         rmsprop.RMSProp(0.1, params=[np.zeros(2, np.float32), np.zeros(2)])
     with pytest.raises(TypeError, match="float32 or float64"):
         rmsprop.RMSProp(0.1, params=np.zeros(2, np.int32))
+    with pytest.raises(TypeError, match="not the dtype= given"):
+        rmsprop.RMSProp(0.1, params=np.zeros(2, np.float32), dtype=np.float64)
+    with pytest.raises(ValueError, match="threads"):
+        rmsprop.RMSProp(0.1, threads=-1)
+    with pytest.raises(rmsprop.RmspropError) as e:
+        rmsprop.RMSProp(0.1, params=np.zeros(2), threads=10**6)  # the library's limit is 1024
+    assert e.value.status == L.ERR_THREADS
     with pytest.raises(RuntimeError, match="init"):
         rmsprop.RMSProp(0.1).step(params, params)
     np.testing.assert_array_equal(_flat(params), before)
