@@ -5,7 +5,6 @@ Run: python3 -m pytest -q tests/python   (RMSPROP_LIBRARY may point at the libra
 default: the repository's target/release, then target/debug).
 """
 
-import ctypes
 import os
 import subprocess
 import sys
