@@ -1,4 +1,4 @@
-"""Only the wheel tag; everything else is in pyproject.toml.
+"""Only the wheel tag and where the build writes; everything else is in pyproject.toml.
 
 The package carries a plain C library that it loads with ctypes: nothing in it depends on the
 CPython ABI, so one wheel serves every Python 3 on its platform (py3-none-<platform>) instead of
@@ -15,4 +15,12 @@ class bdist_wheel_any_python(bdist_wheel):
         return "py3", "none", plat
 
 
-setup(cmdclass={"bdist_wheel": bdist_wheel_any_python})
+# Build products go under cargo's target/ (ignored, and wiped by `cargo clean`), not into build/
+# (where the CMake examples put theirs) or python/ (the sources).
+setup(
+    cmdclass={"bdist_wheel": bdist_wheel_any_python},
+    options={
+        "build": {"build_base": "target/python-build"},
+        "egg_info": {"egg_base": "target/python-build"},
+    },
+)
