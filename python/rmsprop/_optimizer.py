@@ -135,10 +135,13 @@ class RMSProp:
         if self._opt is not None:
             self._opt.close()
         self._opt, self._treedef, self._shapes = opt, treedef, shapes
+        self._closed = False
 
     @property
     def _o(self) -> Optimizer:
         if self._opt is None:
+            if getattr(self, "_closed", False):
+                raise RuntimeError("this RMSProp was closed: its state is gone (init(params) starts afresh)")
             raise RuntimeError("call init(params) first (optax init): the optimizer has no state yet")
         return self._opt
 
@@ -473,6 +476,7 @@ class RMSProp:
         if self._opt is not None:
             self._opt.close()
             self._opt = None
+            self._closed = True
 
     def __enter__(self) -> "RMSProp":
         return self

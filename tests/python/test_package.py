@@ -184,8 +184,16 @@ def test_structure_dtype_and_shape_mismatches_are_refused_before_anything_change
     assert e.value.status == L.ERR_THREADS
     with pytest.raises(RuntimeError, match="init"):
         rmsprop.RMSProp(0.1).step(params, params)
+    # The same memory as params and grads: the library refuses (it would read what it writes).
+    with pytest.raises(rmsprop.BadBufferError) as e:
+        opt.step(params, params)
+    assert e.value.status == L.ERR_OVERLAP and isinstance(e.value, ValueError)
     np.testing.assert_array_equal(_flat(params), before)
     assert opt.counts == (0, 0)
+    with rmsprop.RMSProp(0.1, params=np.zeros(2)) as closed:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        closed.step(np.zeros(2), np.zeros(2))
 
 
 # ------------------------------------------------------------------------------------------------
