@@ -1,8 +1,11 @@
-//! Runs the Python ctypes binding's tests (`python3 -m pytest -q tests/python`) against the
-//! `librmsprop.so` that cargo built for this test run.
+//! Runs the Python package's tests (`python -m pytest -q tests/python`) against the
+//! `librmsprop.so` that cargo built for this test run (passed as `RMSPROP_LIBRARY`; the
+//! tests import the package from `python/`).
 //!
-//! python3, numpy and pytest are required: when any is missing this test fails with an
-//! install hint, it never skips (a CI that lacks them must not pass silently).
+//! The interpreter is `$RMSPROP_TEST_PYTHON` when set (tests/run_all.sh points it at the
+//! venv it creates), else `python3`. numpy and pytest are required: when any is missing this
+//! test fails with an install hint, it never skips (a CI that lacks them must not pass
+//! silently).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +38,10 @@ fn shared_library() -> PathBuf {
 }
 
 fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+    std::env::var("RMSPROP_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".into())
 }
 
 #[test]
@@ -45,7 +51,7 @@ fn python_ctypes_binding_passes_pytest() {
     assert!(
         version.as_ref().is_ok_and(|o| o.status.success()),
         "`{py}` was not found: the Python binding tests need python3 (Debian: `apt-get install \
-         python3`); this test never skips"
+         python3`; or set RMSPROP_TEST_PYTHON); this test never skips"
     );
     let deps = Command::new(&py)
         .args([
@@ -56,8 +62,9 @@ fn python_ctypes_binding_passes_pytest() {
         .expect("run python3");
     assert!(
         deps.status.success(),
-        "numpy and pytest are required for the Python binding tests (`{py} -m pip install numpy \
-         pytest`); this test never skips:\n{}",
+        "numpy and pytest are required for the Python binding tests (in a venv: `python3 -m \
+         venv .venv && .venv/bin/pip install numpy pytest`, then RMSPROP_TEST_PYTHON=.venv/bin/python); \
+         this test never skips:\n{}",
         String::from_utf8_lossy(&deps.stderr)
     );
     let so = shared_library();
@@ -71,7 +78,8 @@ fn python_ctypes_binding_passes_pytest() {
             "tests/python",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RMSPROP_LIB", &so)
+        .env("RMSPROP_LIBRARY", &so)
+        .env_remove("RMSPROP_LIB")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run pytest");

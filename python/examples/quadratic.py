@@ -12,7 +12,8 @@ optax (for comparison):
         params = optax.apply_updates(params, updates)
         print('Objective function: {:.2E}'.format(f(params)))
 
-Run: python3 python/examples/quadratic.py   (after `cargo build --release`)
+Run: python3 python/examples/quadratic.py   (after `pip install .`, or `cargo build --release`
+in a checkout: the package is then taken from python/ and the library from target/release)
 """
 
 import os
@@ -20,8 +21,9 @@ import sys
 
 import numpy as np
 
+# In a source checkout, use the package next to this file (an installed one works as well).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import rmsprop_ctypes as rmsprop  # noqa: E402
+import rmsprop  # noqa: E402
 
 
 def f(x):
@@ -35,9 +37,8 @@ def grad_f(x):
 solver = rmsprop.rmsprop(learning_rate=0.003)
 params = np.array([1.0, 2.0, 3.0], dtype=np.float32)  # jnp.array default dtype
 print("Objective function: ", f(params))
-with solver.init(params) as opt_state:
-    for _ in range(5):
-        grad = grad_f(params)
-        opt_state.step(params, grad)  # update + apply_updates, in place
-        print("Objective function: {:.2E}".format(f(params)))
-solver.close()
+opt_state = solver.init(params)
+for _ in range(5):
+    grad = grad_f(params)
+    opt_state.step(params, grad)  # update + apply_updates, in place
+    print("Objective function: {:.2E}".format(f(params)))

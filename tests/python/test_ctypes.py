@@ -1,10 +1,10 @@
-"""Tests of python/rmsprop_ctypes.py against the real librmsprop.so.
+"""Tests of the low-level binding (python/rmsprop/lowlevel.py, imported by its old name
+rmsprop_ctypes, which must keep working) against the real librmsprop.so.
 
-Run: python3 -m pytest -q tests/python   (RMSPROP_LIB may point at the library to test;
+Run: python3 -m pytest -q tests/python   (RMSPROP_LIBRARY may point at the library to test;
 default: the repository's target/release, then target/debug).
 """
 
-import ctypes
 import os
 import subprocess
 import sys

@@ -22,7 +22,7 @@ Two parts:
                                           after K1 steps, the K2 gradient vectors, the params
                                           after K1 + K2 steps (flat, layout order).
 
-Usage (the library must be built: cargo build --release, or set RMSPROP_LIB):
+Usage (the library must be built: cargo build --release, or set RMSPROP_LIBRARY):
     python3 tests/python/test_optax_roundtrip.py            # check against the committed files
     python3 tests/python/test_optax_roundtrip.py --write    # regenerate them
     python3 -m pytest tests/python/test_optax_roundtrip.py  # the same (jax part skipped without jax)
@@ -121,14 +121,14 @@ def test_python_codec_rejects_corruption():
 # The library through ctypes.
 
 def load_library():
-    cands = [os.environ.get("RMSPROP_LIB")] + [
+    cands = [os.environ.get("RMSPROP_LIBRARY"), os.environ.get("RMSPROP_LIB")] + [
         str(ROOT / "target" / p / "librmsprop.so") for p in ("release", "debug")]
     for c in cands:
         if c and Path(c).exists():
             lib = ctypes.CDLL(c)
             break
     else:
-        raise RuntimeError("librmsprop.so not found: run `cargo build --release` or set RMSPROP_LIB")
+        raise RuntimeError("librmsprop.so not found: run `cargo build --release` or set RMSPROP_LIBRARY")
     P = ctypes.c_void_p
     S = ctypes.c_size_t
     lib.rmsprop_create_from_checkpoint.argtypes = [P, S, ctypes.POINTER(P)]
