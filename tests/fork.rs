@@ -1,4 +1,5 @@
-//! fork() safety, from C and from Python. `tests/c/fork.c` warms a handle on rayon's global pool and one
+//! fork() safety from C (the Python side, `multiprocessing` with the fork start method, is
+//! `tests/python/test_fork.py`). `tests/c/fork.c` warms a handle on rayon's global pool and one
 //! with its own pool, forks, and checks that the child (and a grandchild) step to the same
 //! bits as the parent, and that creating, re-threading and destroying handles in the child
 //! does not hang. The C program kills a child that has not finished within its time limit
@@ -68,40 +69,6 @@ fn forked_children_step_to_the_parents_bits() {
     assert!(
         out.status.success() && stdout.contains("all passed"),
         "fork test failed ({}):\n{stdout}",
-        out.status
-    );
-}
-
-/// The same from Python: `multiprocessing` with the fork start method (the default on Linux
-/// before Python 3.14), through ctypes, standard library only (`tests/python_fork/`).
-/// python3 is required: when it is missing this test fails, it never skips.
-#[test]
-fn python_multiprocessing_fork_workers_step_to_the_parents_bits() {
-    let so = lib_dir().join("librmsprop.so");
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = manifest_dir().join("tests/python_fork/fork_check.py");
-    let mut child = Command::new(&py)
-        .arg(&script)
-        .arg(&so)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("`{py}` is needed for this test (it never skips): {e}"));
-    // The script bounds its workers; this guards the script itself.
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > Duration::from_secs(3 * CHILD_LIMIT_S) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("collect output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success() && stdout.contains("all passed"),
-        "python fork check failed ({}):\n{stdout}",
         out.status
     );
 }

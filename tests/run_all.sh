@@ -8,7 +8,8 @@
 #   - a Python virtual environment, target/test-venv (reused; delete it to start over),
 #     with numpy and pytest: Debian's python3 refuses pip installs into the system
 #     (PEP 668). It sees the system's site-packages, so packages already installed there
-#     are used and pip runs only for what is missing.
+#     are used and pip runs only for what is missing; the rmsprop Python package itself is
+#     pip-installed into it from this checkout on every run.
 # The tests then run with the venv first on PATH, and RMSPROP_TEST_PYTHON (and PYTHON)
 # naming its interpreter. Running it again installs nothing.
 set -euo pipefail
@@ -61,5 +62,14 @@ fi
 export PATH="$VENV/bin:$PATH"
 export RMSPROP_TEST_PYTHON="$VENV/bin/python"
 export PYTHON="$VENV/bin/python"
+
+# The Python package as users get it: pip builds the library (setuptools-rust runs cargo)
+# into the venv; tests/python checks that `import rmsprop` from another directory, without
+# RMSPROP_LIBRARY, loads the copy the package carries. Build backend installed once.
+if ! "$VENV/bin/python" -c "import setuptools, setuptools_rust, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "setuptools>=77" "setuptools-rust>=1.9"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
+export RMSPROP_TEST_INSTALLED=1
 
 cargo test --release
