@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// What `cargo rustc --release -- --print native-static-libs` prints for the staticlib on
 /// Linux/glibc (less the implicit `-lc`). The same list is in cmake/rmsprop-cargo.cmake and
@@ -31,6 +31,7 @@ Objective function: 1.36E+01
 mod common;
 
 use common::library::{self, Library, cargo};
+use common::process::{run, stdout};
 
 fn paths() -> &'static Library {
     library::release()
@@ -42,36 +43,6 @@ fn workdir(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Run a command; panic with everything it printed unless it exits with status 0.
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e} (is it installed?)", describe(cmd)));
-    if !out.status.success() {
-        panic!(
-            "`{}` failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).expect("output is UTF-8")
 }
 
 /// A tool the test cannot do without: fail loudly when it is missing.

@@ -7,9 +7,13 @@
 //! downloaded: the example has no dependencies). Tools: `go` (Debian: golang-go), `gofmt`,
 //! `cc` (or `$CC`), `readelf`; a missing tool fails the test with a message naming it.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
+
+use common::process::{run, stdout};
 
 /// The lines optax's documentation prints for this example (c_examples/quadratic.c).
 const QUADRATIC_OUTPUT: &str = "Objective function:  14.0
@@ -21,76 +25,6 @@ Objective function: 1.36E+01
 ";
 
 const SONAME: &str = "librmsprop.so.0";
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string())
-}
-
-/// The cargo target directory this test binary was built into.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            if dir.join("CACHEDIR.TAG").is_file() {
-                return dir.to_path_buf();
-            }
-        }
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => root.join("target"),
-    }
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Run a command; panic with everything it printed unless it exits with status 0.
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run `{}`: {e} (is it installed? Go: apt-get install golang-go)",
-            describe(cmd)
-        )
-    });
-    if !out.status.success() {
-        panic!(
-            "`{}` failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Build the release library; make `<release>/librmsprop.so.0 -> librmsprop.so`.
-fn release_dir(root: &Path, target: &Path) -> PathBuf {
-    run(Command::new(cargo())
-        .args(["build", "--release", "--lib", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target));
-    let release = target.join("release");
-    assert!(release.join("librmsprop.so").is_file());
-    let link = release.join(SONAME);
-    if fs::read_link(&link).ok() != Some(PathBuf::from("librmsprop.so")) {
-        let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink("librmsprop.so", &link)
-            .unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
-    }
-    release
-}
 
 /// The DT_NEEDED entries of an ELF file.
 fn needed(exe: &Path) -> Vec<String> {
@@ -104,9 +38,8 @@ fn needed(exe: &Path) -> Vec<String> {
 
 #[test]
 fn go_example_prints_what_the_c_example_prints() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = target_dir(&root);
-    let release = release_dir(&root, &target);
+    let lib = common::library::release();
+    let (root, target, release) = (&lib.root, &lib.target, &lib.dir);
     let work = target.join("go-test");
     let _ = fs::remove_dir_all(work.join("bin"));
     fs::create_dir_all(work.join("bin")).unwrap();
@@ -130,7 +63,7 @@ fn go_example_prints_what_the_c_example_prints() {
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
         .env("CGO_ENABLED", "1");
-    if release != root.join("target/release") {
+    if *release != root.join("target/release") {
         go.env(
             "CGO_LDFLAGS",
             format!("-L{0} -Wl,-rpath,{0}", release.display()),

@@ -11,10 +11,19 @@
 //! Programs are always run with `LD_LIBRARY_PATH` removed: cargo sets it for tests (it
 //! includes `<target>/release`), which would hide a library the loader could not find.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
+
+use common::library::{Library, cargo};
+use common::process::{output, run, stdout};
+
+fn paths() -> &'static Library {
+    common::library::release()
+}
 
 /// The SONAME build.rs gives the library (the C ABI's major version, docs/packaging.md).
 const SONAME: &str = "librmsprop.so.0";
@@ -42,97 +51,12 @@ int main(void) {
 }
 "#;
 
-struct Paths {
-    root: PathBuf,
-    target: PathBuf,
-    release: PathBuf,
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string())
-}
-
-/// The cargo target directory this test binary was built into.
-fn target_dir(root: &Path) -> PathBuf {
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            if dir.join("CACHEDIR.TAG").is_file() {
-                return dir.to_path_buf();
-            }
-        }
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => root.join("target"),
-    }
-}
-
-fn paths() -> &'static Paths {
-    static PATHS: OnceLock<Paths> = OnceLock::new();
-    PATHS.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let target = target_dir(&root);
-        run(Command::new(cargo())
-            .args(["build", "--release", "--lib", "--manifest-path"])
-            .arg(root.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target));
-        let release = target.join("release");
-        for lib in ["librmsprop.so", "librmsprop.a"] {
-            assert!(
-                release.join(lib).is_file(),
-                "{} missing after cargo build",
-                release.join(lib).display()
-            );
-        }
-        Paths {
-            root,
-            target,
-            release,
-        }
-    })
-}
-
 /// A fresh scratch directory for one test.
 fn workdir(name: &str) -> PathBuf {
     let dir = paths().target.join("packaging-test").join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Run a command and return its output, whatever its status.
-fn output(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e} (is it installed?)", describe(cmd)))
-}
-
-/// Run a command; panic with everything it printed unless it exits with status 0.
-fn run(cmd: &mut Command) -> Output {
-    let out = output(cmd);
-    if !out.status.success() {
-        panic!(
-            "`{}` failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn cc() -> String {
@@ -202,7 +126,7 @@ fn install(prefix: &Path, env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new("sh");
     cmd.arg(p.root.join("c_examples/install.sh"))
         .arg(prefix)
-        .env("RMSPROP_LIB_DIR", &p.release)
+        .env("RMSPROP_LIB_DIR", &p.dir)
         .env("LDCONFIG", "false")
         .env_remove("DESTDIR");
     for (k, v) in env {
@@ -223,7 +147,7 @@ fn lib_version_suffix() -> String {
 fn built_library_has_the_versioned_soname_everywhere_it_is_named() {
     let p = paths();
     assert_eq!(
-        soname(&p.release.join("librmsprop.so")).as_deref(),
+        soname(&p.dir.join("librmsprop.so")).as_deref(),
         Some(SONAME)
     );
     let build_rs = fs::read_to_string(p.root.join("build.rs")).unwrap();
@@ -267,7 +191,7 @@ fn install_layout_is_versioned_stripped_and_licensed() {
     // Stripped: no symbol table and no debug sections in the shared library ("stripped" to
     // `file`), no debug sections in any member of the archive. The build has debug info
     // (profile.release debug = 1), so the built files are checked to have had some.
-    let built_so = sections(&p.release.join("librmsprop.so"));
+    let built_so = sections(&p.dir.join("librmsprop.so"));
     assert!(
         built_so.iter().any(|s| s.starts_with(".debug")),
         "the built library has no debug info to strip: {built_so:?}"
@@ -284,7 +208,7 @@ fn install_layout_is_versioned_stripped_and_licensed() {
         "installed static library keeps debug sections"
     );
     // Stripping kept the C API.
-    let want = exported(&p.release.join("librmsprop.so"));
+    let want = exported(&p.dir.join("librmsprop.so"));
     assert!(want.len() > 10, "too few exports: {want:?}");
     assert_eq!(exported(&real), want);
 
@@ -483,7 +407,7 @@ fn cmake_consumer(name: &str, how: &str) {
         ),
     )
     .unwrap();
-    let link = p.release.join(SONAME);
+    let link = p.dir.join(SONAME);
     let _ = fs::remove_file(&link);
     let build = dir.join("build");
     run(Command::new("cmake")

@@ -1,11 +1,13 @@
 //! Shared helpers of the integration tests (`mod common;`): locating the built library
-//! ([`library`]), reading the header as data ([`header`]), and for the optax conformance
+//! ([`library`]), reading the header as data ([`header`]), running built programs
+//! ([`process`]), and for the optax conformance
 //! test the gradient/parameter hash (a copy of the one in `tools/gen_fixtures.py`, which
 //! documents it), the fixture reader, the schedule-spec parser and ulp arithmetic.
 #![allow(dead_code)]
 
 pub mod header;
 pub mod library;
+pub mod process;
 
 use rmsprop::{Real, Schedule};
 use std::collections::BTreeMap;
