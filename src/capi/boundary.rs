@@ -136,6 +136,7 @@ pub(crate) fn boundary_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
 /// The one pointer rule, for `n` elements of `T` at `p` (`n >= 1`): not NULL, aligned to
 /// `T`, a byte size that fits `isize`, and a range that does not wrap the address space.
 /// Returns the byte range `(start, end)`.
+#[inline]
 pub(crate) fn check_ptr<T>(
     p: *const T,
     n: usize,
@@ -147,13 +148,14 @@ pub(crate) fn check_ptr<T>(
     if !p.is_aligned() {
         return Err(CError::Misaligned(what));
     }
-    let bytes = n
-        .checked_mul(size_of::<T>())
-        .filter(|&b| b <= isize::MAX as usize)
-        .ok_or(CError::Overflow(what))?;
     let start = p as usize;
-    let end = start.checked_add(bytes).ok_or(CError::Overflow(what))?;
-    Ok((start, end))
+    match n.checked_mul(size_of::<T>()) {
+        Some(bytes) if bytes <= isize::MAX as usize => match start.checked_add(bytes) {
+            Some(end) => Ok((start, end)),
+            None => Err(CError::Overflow(what)),
+        },
+        _ => Err(CError::Overflow(what)),
+    }
 }
 
 /// Borrow the one object at `p` (an opaque handle, options or schedule), after [`check_ptr`].
