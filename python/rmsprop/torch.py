@@ -537,36 +537,60 @@ class RMSprop(torch.optim.Optimizer):
             raise ValueError(f"{name} is not contiguous: the library needs contiguous memory")
 
     def _step_group(self, gi: int, group: Dict[str, Any]) -> None:
-        self._check_flags(group, f" in param_groups[{gi}]")
-        active = [p for p in group["params"] if p.grad is not None]
+        # The per-step path: per parameter, only what cannot be known in advance (its
+        # gradient, checked, and both addresses), so that many small tensors stay cheap.
+        if group["capturable"] or group["differentiable"]:
+            self._check_flags(group, f" in param_groups[{gi}]")
+        params = group["params"]
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):
+            active = [p for p, g in zip(params, grads) if g is not None]
+            grads = [g for g in grads if g is not None]
+        else:
+            active = params
         h = self._hyper(group)
         cache = self._groups[gi]
-        key = tuple(id(p) for p in active)
+        key = tuple(map(id, active))
         if cache is None or cache.key != key or any(self._rebuild_needed(b, h) for b in cache.buckets):
             if not active:
                 return
             self._build_group(gi, group, active, h)
             cache = self._groups[gi]
         assert cache is not None
-        grads = [self._grads(b) for b in cache.buckets]  # every check before any step
-        for b, g in zip(cache.buckets, grads):
+        if len(cache.buckets) == 1:
+            per_bucket = [grads]
+        else:
+            where = {id(p): g for p, g in zip(active, grads)}
+            per_bucket = [[where[id(p)] for p in b.params] for b in cache.buckets]
+        for b, g in zip(cache.buckets, per_bucket):  # every check before any step
+            self._check_grads(b, g)
+        for b, g in zip(cache.buckets, per_bucket):
             self._apply_live(b, h)
             self._step_bucket(b, g, h)
 
-    def _grads(self, b: _Bucket) -> List[torch.Tensor]:
-        grads = []
-        for p, name, n in zip(b.params, b.names, b.shape_key):
-            g = p.grad
-            if g.dtype != b.dtype or g.device.type != "cpu" or g.layout != torch.strided:
-                if g.is_sparse:
-                    raise TypeError(f"{name}.grad is sparse: RMSprop does not support sparse gradients")
-                raise TypeError(f"{name}.grad is a {g.dtype} tensor on {g.device}, the parameter {b.dtype} on cpu")
+    @staticmethod
+    def _check_grads(b: _Bucket, grads: List[torch.Tensor]) -> None:
+        dt, strided = b.dtype, torch.strided
+        try:
+            for g, n in zip(grads, b.shape_key):
+                if g.dtype is not dt or not g.is_cpu or g.layout is not strided or g.numel() != n or not g.is_contiguous():
+                    break
+            else:
+                return
+        except RuntimeError:
+            pass
+        for g, name, n in zip(grads, b.names, b.shape_key):  # find the culprit, say what it is
+            if g.layout != strided:
+                raise TypeError(f"{name}.grad has layout {g.layout}: RMSprop does not support sparse gradients")
+            if g.dtype != dt or not g.is_cpu:
+                raise TypeError(f"{name}.grad is a {g.dtype} tensor on {g.device}, the parameter {dt} on cpu")
+            if g.numel() != n:
+                raise ValueError(
+                    f"{name}.grad has {g.numel()} elements, the parameter had {n} when it was laid out "
+                    "(a parameter that changes size needs a new optimizer)"
+                )
             if not g.is_contiguous():
                 raise ValueError(f"{name}.grad is not contiguous: the library needs contiguous memory")
-            if p.numel() != n or g.numel() != n or not p.is_contiguous() or p.device.type != "cpu" or p.dtype != b.dtype:
-                raise ValueError(f"{name} changed size, dtype, device or layout since it was laid out (re-create the optimizer)")
-            grads.append(g)
-        return grads
 
     def _step_bucket(self, b: _Bucket, grads: List[torch.Tensor], h: Dict[str, Any]) -> None:
         if self._semantics == "optax" and (h["maximize"] or h["weight_decay"] != 0):
@@ -575,8 +599,8 @@ class RMSprop(torch.optim.Optimizer):
             if h["weight_decay"] != 0:
                 grads = [g.add(p, alpha=h["weight_decay"]) for g, p in zip(grads, b.params)]
         n = len(b.params)
-        pp = np.fromiter((p.data_ptr() for p in b.params), dtype=np.uintp, count=n)
-        gp = np.fromiter((g.data_ptr() for g in grads), dtype=np.uintp, count=n)
+        pp = np.array([p.data_ptr() for p in b.params], dtype=np.uintp)
+        gp = np.array([g.data_ptr() for g in grads], dtype=np.uintp)
         status = _STEP[b.dtype](b.opt._as_parameter_, pp.ctypes.data, gp.ctypes.data, n)
         _capi._check(status, _STEP_NAME[b.dtype])
         b.n += 1

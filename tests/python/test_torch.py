@@ -636,3 +636,21 @@ def test_pytorch_semantics_checkpoint_and_switches_both_ways(cfg):
         for k in ref.state[q]:
             if k != "step":
                 _assert_close_ulps(last.state[p][k], ref.state[q][k], k)
+
+
+def test_sparse_gradients_and_resized_parameters_are_refused():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = RMSprop(emb.parameters(), semantics="optax")
+    emb(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(TypeError, match=r"param_groups\[0\]\['params'\]\[0\].*sparse"):
+        opt.step()
+    # A parameter whose memory is swapped for a larger one must not be read past the old size.
+    p = torch.nn.Parameter(torch.ones(5))
+    opt = RMSprop([p], semantics="optax")
+    p.grad = torch.ones(5)
+    opt.step()
+    p.data = torch.ones(7)
+    p.grad = torch.ones(7)
+    with pytest.raises(ValueError, match="7 elements"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.ones(7))
