@@ -53,7 +53,8 @@ count). The handle's layout is fixed, so when the set of parameters with gradien
 the group's handle is rebuilt over the new set and the state of every parameter is carried
 over (a copy of the group's state, only when the set changes).
 
-**State**: ``opt.state[p]`` reads the current state of ``p`` as torch names it (a copy:
+**State**: ``opt.state[p]`` (and ``.get``, ``.items()``, ``.values()``) reads the current
+state of ``p`` out of the library as torch names it (a copy, not kept:
 ``step``, ``square_avg``, ``momentum_buffer`` when ``momentum > 0``, ``grad_avg`` when
 ``centered``); ``state_dict()`` is torch's layout, so ``torch.optim.RMSprop`` loads it, and
 ``load_state_dict`` accepts one saved by ``torch.optim.RMSprop``: switch between the two at any
@@ -155,8 +156,10 @@ class _GroupCache:
 
 
 class _State(defaultdict):
-    """``Optimizer.state`` that reads a live parameter's state from the library and notes
-    which entries were assigned (they are pushed into the library at the next step)."""
+    """``Optimizer.state``: a parameter in a library handle ("live") has a placeholder entry
+    here, and reading it (``[p]``, ``get``, ``items``, ``values``) copies its state out of the
+    library; no copy is kept, so the state is not held twice. Assigned entries are noted and
+    pushed into the library at the next step."""
 
     def __init__(self, owner: "RMSprop", *args):
         super().__init__(dict, *args)
@@ -171,10 +174,17 @@ class _State(defaultdict):
         where = self._live.get(id(p))
         if where is not None and p not in self.dirty:
             bucket, i = where
-            entry = RMSprop._extract(bucket, i)
-            dict.__setitem__(self, p, entry)
-            return entry
+            return RMSprop._extract(bucket, i)
         return super().__getitem__(p)
+
+    def get(self, p, default=None):
+        return self[p] if p in self else default
+
+    def items(self):
+        return [(p, self[p]) for p in list(dict.keys(self))]
+
+    def values(self):
+        return [self[p] for p in list(dict.keys(self))]
 
     def __setitem__(self, p, v):
         dict.__setitem__(self, p, v)
@@ -203,8 +213,8 @@ class _State(defaultdict):
         self.dirty.update(b.params[i] for b, i in self._live.values())
         dict.clear(self)
 
-    def __reduce__(self):  # pickles as torch's plain defaultdict
-        return (defaultdict, (dict,), None, None, iter(dict.items(self)))
+    def __reduce__(self):  # pickles as torch's plain defaultdict, with the current state
+        return (defaultdict, (dict,), None, None, iter(self.items()))
 
 
 class RMSprop(torch.optim.Optimizer):
@@ -301,10 +311,10 @@ class RMSprop(torch.optim.Optimizer):
                 entry["step"] = torch.tensor(float(entry["step"]), dtype=_scalar_dtype())
 
     def __getstate__(self) -> Dict[str, Any]:
-        self._sync_state()
+        self._absorb()
         return {
             "defaults": self.defaults,
-            "state": defaultdict(dict, dict.items(self.state)),
+            "state": defaultdict(dict, self.state.items()),
             "param_groups": self.param_groups,
             "_semantics": self._semantics,
             "_threads": self._threads,
@@ -313,8 +323,8 @@ class RMSprop(torch.optim.Optimizer):
     def state_dict(self) -> Dict[str, Any]:
         """torch's ``Optimizer.state_dict()``, in ``torch.optim.RMSprop``'s layout (copies of
         the library's state)."""
-        self._sync_state()
-        return super().state_dict()
+        self._absorb()
+        return super().state_dict()  # reads self.state.items(): fresh copies
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
         self._check_flags(param_group, " in a param group")
@@ -378,16 +388,6 @@ class RMSprop(torch.optim.Optimizer):
             if cache is not None and any(id(p) in touched for b in cache.buckets for p in b.params):
                 self._close_group(gi, save=True)
         st.dirty.clear()
-
-    def _sync_state(self) -> None:
-        """Copy every live parameter's state from the library into ``self.state``."""
-        self._absorb()
-        st = self.state
-        for cache in self._groups:
-            if cache is not None:
-                for b in cache.buckets:
-                    for i, p in enumerate(b.params):
-                        dict.__setitem__(st, p, self._extract(b, i))
 
     @staticmethod
     def _component(b: _Bucket, i: int, name: str) -> torch.Tensor:
@@ -502,6 +502,7 @@ class RMSprop(torch.optim.Optimizer):
         for b in buckets:
             for i, p in enumerate(b.params):
                 st._live[id(p)] = (b, i)
+                dict.__setitem__(st, p, {})  # a placeholder: the library holds the state
         self._groups[gi] = _GroupCache(tuple(id(p) for p in active), buckets)
 
     @staticmethod

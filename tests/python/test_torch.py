@@ -679,3 +679,25 @@ def test_drop_in_example_runs_with_optax_semantics():
 @needs_pytorch
 def test_drop_in_example_matches_torch_with_pytorch_semantics():
     assert _run_example("pytorch") <= ULPS
+
+
+def test_state_reads_are_current_and_not_kept():
+    """opt.state[p], .get, .items, .values read the library's state now (copies); membership and
+    len are torch's (a parameter has state once it stepped); no second copy is kept around."""
+    m = _model()
+    x, y = _data()
+    opt = RMSprop(m.parameters(), lr=1e-2, semantics="optax")
+    params = list(m.parameters())
+    assert len(opt.state) == 0 and params[0] not in opt.state
+    _backward(m, x, y)
+    opt.step()
+    first = opt.state[params[0]]["square_avg"]
+    _backward(m, x, y)
+    opt.step()
+    assert len(opt.state) == 4 and all(p in opt.state for p in params)
+    now = opt.state.get(params[0])["square_avg"]
+    assert not torch.equal(first, now)
+    assert torch.equal(dict(opt.state.items())[params[0]]["square_avg"], now)
+    assert all(int(v["step"]) == 2 for v in opt.state.values())
+    opt.state_dict()
+    assert all(dict.__getitem__(opt.state, p) == {} for p in params)  # placeholders only
