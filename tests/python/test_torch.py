@@ -701,3 +701,27 @@ def test_state_reads_are_current_and_not_kept():
     assert all(int(v["step"]) == 2 for v in opt.state.values())
     opt.state_dict()
     assert all(dict.__getitem__(opt.state, p) == {} for p in params)  # placeholders only
+
+
+def test_add_param_group_mid_run():
+    m, r = _model(), _model()
+    x, y = _data()
+    opt = RMSprop(m[0].parameters(), lr=1e-2, semantics="optax")
+    ref_a = _package_reference(r[0], lr=1e-2)
+    for i in range(4):
+        if i == 2:
+            opt.add_param_group({"params": m[2].parameters(), "lr": 3e-3, "momentum": 0.9})
+            ref_b = _package_reference(r[2], lr=3e-3, momentum=0.9)
+        _backward(m, x, y)
+        _backward(r, x, y)
+        if i < 2:
+            for p in m[2].parameters():  # not in the optimizer yet: torch would not touch them
+                p.grad = None
+            for p in r[2].parameters():
+                p.grad = None
+        opt.step()
+        _ref_step(ref_a, r[0])
+        if i >= 2:
+            _ref_step(ref_b, r[2])
+    assert _bits_equal(m.parameters(), r.parameters())
+    assert [int(v["step"]) for v in opt.state_dict()["state"].values()] == [4, 4, 2, 2]
