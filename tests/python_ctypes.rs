@@ -73,6 +73,7 @@ fn python_ctypes_binding_passes_pytest() {
             "-m",
             "pytest",
             "-q",
+            "-rs", // skip reasons in the summary: a skipped module or test says why
             "-p",
             "no:cacheprovider",
             "tests/python",

@@ -21,7 +21,9 @@ Errors from the library raise :class:`RmspropError` (``.status``, ``.name``, ``.
 or its subclass for that status (:class:`BusyError`, :class:`CheckpointMismatchError`, ...).
 
 Modules: :mod:`rmsprop.schedules` (optax's schedules), :mod:`rmsprop.tree` (pytree order),
-:mod:`rmsprop.lowlevel` (every function and constant of the C header, one to one).
+:mod:`rmsprop.lowlevel` (every function and constant of the C header, one to one),
+:mod:`rmsprop.torch` (``RMSprop``, a ``torch.optim.RMSprop`` drop-in; imported on demand,
+it needs torch).
 
 The shared library ships inside this package (``pip install``); ``RMSPROP_LIBRARY=/path/to/
 librmsprop.so`` overrides it, and in a source checkout ``target/release`` is the fallback.
