@@ -1,0 +1,330 @@
+//! Block-wise 8-bit quantization of optimizer state, as bitsandbytes does it
+//! (Dettmers et al., "8-bit Optimizers via Block-wise Quantization", ICLR 2022).
+//!
+//! # Layout (the same as bitsandbytes', so state moves between the two)
+//! A tensor of `n` elements is cut into `ceil(n / block)` blocks of `block` consecutive
+//! elements (the last one may be shorter). Each element is stored as one code (`u8`), each
+//! block as one `f32` absmax. The value of element `i` is
+//! `map[codes[i]] * absmax[i / block]`, computed in `f32` (one rounding), exactly as
+//! `bitsandbytes.functional.dequantize_blockwise`.
+//!
+//! # Maps
+//! [`QuantMap::signed`] and [`QuantMap::unsigned`] are bitsandbytes'
+//! `create_dynamic_map(signed=True)` and `create_dynamic_map(signed=False)`, bit for bit
+//! (generated from bitsandbytes 0.50.2 into `maps.rs`, checked against its output by
+//! `tests/quant.rs`). Both are a dynamic (non-linear) type: per decade `10^-6 .. 10^0` a
+//! linear grid of means that gets finer toward 1, plus `0` and `1.0`; 256 ascending values.
+//! The signed map spans `[-0.99297, 1]`, the unsigned one `[0, 1]` with twice the
+//! resolution. The largest gap between adjacent codes, in units of the block's absmax, is
+//! `0.9/64 = 0.01406` (signed) and `0.9/128 = 0.00703` (unsigned), so a value is
+//! reproduced within half that, `0.00703 * absmax` and `0.00352 * absmax`
+//! ([`QuantMap::max_half_gap`]); values much smaller than their block's absmax keep
+//! less relative precision (that is the price of one scale per block).
+//!
+//! # Rounding ([`Rounding`])
+//! Both rules first normalise `v = x * (1/absmax)` (bitsandbytes multiplies by the
+//! reciprocal) and clamp it to `[-1, 1]`; a block whose absmax is 0 gets code 0 throughout.
+//! - [`Rounding::Nearest`]: the nearest code; a value exactly on the midpoint
+//!   `0.5 * (map[i] + map[i+1])` (computed in `f32`) goes to the lower code `i`.
+//! - [`Rounding::BitsandbytesCpu`]: what bitsandbytes 0.50.2's CPU `quantize_blockwise`
+//!   does, bit for bit: `v` is first snapped to a grid of 65,536 points
+//!   (`idx = trunc((v + 1) * 0.5 * 65535 + 0.5)`, grid point `-1 + 2*idx/65535`), then the
+//!   nearest code of the grid point is taken with the rule above. The grid spacing
+//!   (3.05e-5) is coarser than the smallest codes, so values below about `1.5e-5 * absmax`
+//!   do not reach the small codes (zero becomes code 7 of the unsigned map, `1.56e-5 *
+//!   absmax`). bitsandbytes' CUDA kernels search the map exactly, as `Nearest` does.
+//!
+//! Neither rule is stochastic: bitsandbytes' 8-bit optimizers round to nearest.
+//!
+//! # Small tensors
+//! bitsandbytes keeps the state of a tensor with fewer than `min_8bit_size = 4096`
+//! elements in `f32` ([`MIN_8BIT_SIZE`]); its optimizers use blocks of 256
+//! ([`BLOCK_256`]); 2048 ([`BLOCK_2048`]) is also accepted here, as in bitsandbytes'
+//! `quantize_blockwise`.
+
+mod maps;
+
+use std::sync::OnceLock;
+
+/// Blocks of 256 elements: what bitsandbytes' 8-bit optimizers use.
+pub const BLOCK_256: usize = 256;
+/// Blocks of 2048 elements (fewer absmax values, coarser scale).
+pub const BLOCK_2048: usize = 2048;
+/// The largest block size accepted.
+pub const MAX_BLOCK: usize = BLOCK_2048;
+/// Tensors with fewer elements than this keep `f32` state (bitsandbytes' default
+/// `min_8bit_size`).
+pub const MIN_8BIT_SIZE: usize = 4096;
+
+/// Size of bitsandbytes' CPU rounding grid.
+const GRID: usize = 65536;
+
+/// Which of the two dynamic maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// `create_dynamic_map(signed=True)`: for `mu` and `trace` (and bitsandbytes'
+    /// `RMSprop8bit` stores its `nu` with this one too).
+    Signed,
+    /// `create_dynamic_map(signed=False)`: for `nu`, which is never negative.
+    Unsigned,
+}
+
+/// How a normalised value is rounded to a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// The nearest code, ties to the lower one (the default).
+    Nearest,
+    /// bitsandbytes 0.50.2's CPU `quantize_blockwise`, bit for bit.
+    BitsandbytesCpu,
+}
+
+/// A 256-entry quantization map with what rounding to it needs.
+#[derive(Debug)]
+pub struct QuantMap {
+    kind: MapKind,
+    code: [f32; 256],
+    /// `mid[i] = 0.5 * (code[i] + code[i + 1])`; `mid[255] = +inf` pads the search.
+    mid: [f32; 256],
+    grid: OnceLock<Box<[u8]>>,
+}
+
+impl QuantMap {
+    fn build(kind: MapKind) -> QuantMap {
+        let bits = match kind {
+            MapKind::Signed => &maps::SIGNED_BITS,
+            MapKind::Unsigned => &maps::UNSIGNED_BITS,
+        };
+        let code: [f32; 256] = std::array::from_fn(|i| f32::from_bits(bits[i]));
+        let mid: [f32; 256] = std::array::from_fn(|i| {
+            if i < 255 {
+                0.5 * (code[i] + code[i + 1])
+            } else {
+                f32::INFINITY
+            }
+        });
+        QuantMap {
+            kind,
+            code,
+            mid,
+            grid: OnceLock::new(),
+        }
+    }
+
+    /// The signed map (shared, built once).
+    pub fn signed() -> &'static QuantMap {
+        static M: OnceLock<QuantMap> = OnceLock::new();
+        M.get_or_init(|| QuantMap::build(MapKind::Signed))
+    }
+
+    /// The unsigned map (shared, built once).
+    pub fn unsigned() -> &'static QuantMap {
+        static M: OnceLock<QuantMap> = OnceLock::new();
+        M.get_or_init(|| QuantMap::build(MapKind::Unsigned))
+    }
+
+    /// The map of a kind.
+    pub fn of(kind: MapKind) -> &'static QuantMap {
+        match kind {
+            MapKind::Signed => QuantMap::signed(),
+            MapKind::Unsigned => QuantMap::unsigned(),
+        }
+    }
+
+    /// Which map this is.
+    pub fn kind(&self) -> MapKind {
+        self.kind
+    }
+
+    /// The 256 values, ascending.
+    pub fn values(&self) -> &[f32; 256] {
+        &self.code
+    }
+
+    /// Half the largest gap between adjacent codes: the largest error of [`Rounding::Nearest`]
+    /// in units of the block's absmax (before the one rounding of the normalisation).
+    pub fn max_half_gap(&self) -> f32 {
+        self.code
+            .windows(2)
+            .map(|w| 0.5 * (w[1] - w[0]))
+            .fold(0.0, f32::max)
+    }
+
+    /// The code nearest to a normalised value `v` (ties to the lower code; NaN gives 0).
+    /// Branch-free binary search over the 255 midpoints.
+    #[inline(always)]
+    pub fn nearest(&self, v: f32) -> u8 {
+        let mut i = 0usize;
+        let mut step = 128usize;
+        while step > 0 {
+            // `i + step - 1 <= 254`: `i` stays below 256 - step at every level.
+            if self.mid[i + step - 1] < v {
+                i += step;
+            }
+            step >>= 1;
+        }
+        i as u8
+    }
+
+    fn grid(&self) -> &[u8] {
+        self.grid.get_or_init(|| {
+            (0..GRID)
+                .map(|i| {
+                    let v = -1.0f32 + (2.0f32 * i as f32) / (GRID - 1) as f32;
+                    self.nearest(v)
+                })
+                .collect()
+        })
+    }
+
+    /// The code bitsandbytes' CPU quantizer gives a normalised value `v`.
+    #[inline(always)]
+    fn bnb_cpu(&self, grid: &[u8], v: f32) -> u8 {
+        let v = v.clamp(-1.0, 1.0);
+        // `as u16` saturates and maps NaN to 0, as the C++ cast does on x86-64 in practice.
+        let idx = ((v + 1.0) * 0.5 * (GRID - 1) as f32 + 0.5) as u16;
+        grid[idx as usize]
+    }
+
+    /// Quantize one block: returns its absmax and writes one code per element.
+    /// `codes.len() == xs.len()`.
+    pub fn quantize_block(&self, rounding: Rounding, xs: &[f32], codes: &mut [u8]) -> f32 {
+        assert_eq!(xs.len(), codes.len(), "one code per element");
+        // `f32::max` ignores NaN, as `std::max(absmax, fabs(x))` does in bitsandbytes.
+        let absmax = xs.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        if absmax == 0.0 {
+            codes.fill(0);
+            return absmax;
+        }
+        let inv = 1.0 / absmax;
+        match rounding {
+            Rounding::Nearest => {
+                for (c, &x) in codes.iter_mut().zip(xs) {
+                    *c = self.nearest((x * inv).clamp(-1.0, 1.0));
+                }
+            }
+            Rounding::BitsandbytesCpu => {
+                let grid = self.grid();
+                for (c, &x) in codes.iter_mut().zip(xs) {
+                    *c = self.bnb_cpu(grid, x * inv);
+                }
+            }
+        }
+        absmax
+    }
+
+    /// Dequantize one block: `out[i] = map[codes[i]] * absmax`.
+    #[inline]
+    pub fn dequantize_block(&self, codes: &[u8], absmax: f32, out: &mut [f32]) {
+        assert_eq!(codes.len(), out.len(), "one code per element");
+        for (o, &c) in out.iter_mut().zip(codes) {
+            *o = self.code[c as usize] * absmax;
+        }
+    }
+
+    /// Quantize a whole tensor in blocks of `block`: `codes.len() == xs.len()`,
+    /// `absmax.len() == xs.len().div_ceil(block)`.
+    pub fn quantize(
+        &self,
+        rounding: Rounding,
+        block: usize,
+        xs: &[f32],
+        codes: &mut [u8],
+        absmax: &mut [f32],
+    ) {
+        assert!(block > 0);
+        assert_eq!(
+            absmax.len(),
+            xs.len().div_ceil(block),
+            "one absmax per block"
+        );
+        for ((x, c), a) in xs
+            .chunks(block)
+            .zip(codes.chunks_mut(block))
+            .zip(absmax.iter_mut())
+        {
+            *a = self.quantize_block(rounding, x, c);
+        }
+    }
+
+    /// Dequantize a whole tensor stored in blocks of `block`.
+    pub fn dequantize(&self, block: usize, codes: &[u8], absmax: &[f32], out: &mut [f32]) {
+        assert!(block > 0);
+        assert_eq!(
+            absmax.len(),
+            codes.len().div_ceil(block),
+            "one absmax per block"
+        );
+        for ((c, &a), o) in codes.chunks(block).zip(absmax).zip(out.chunks_mut(block)) {
+            self.dequantize_block(c, a, o);
+        }
+    }
+}
+
+/// One tensor's state, quantized: one code per element, one absmax per block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QTensor {
+    /// One code per element.
+    pub codes: Vec<u8>,
+    /// One absmax per block of `block` consecutive elements.
+    pub absmax: Vec<f32>,
+}
+
+impl QTensor {
+    /// `n` elements of the value `x`, quantized in blocks of `block`.
+    pub fn filled(map: &QuantMap, rounding: Rounding, block: usize, n: usize, x: f32) -> QTensor {
+        let xs = vec![x; n];
+        let mut q = QTensor {
+            codes: vec![0; n],
+            absmax: vec![0.0; n.div_ceil(block)],
+        };
+        map.quantize(rounding, block, &xs, &mut q.codes, &mut q.absmax);
+        q
+    }
+
+    /// The dequantized values.
+    pub fn values(&self, map: &QuantMap, block: usize) -> Vec<f32> {
+        let mut out = vec![0.0; self.codes.len()];
+        map.dequantize(block, &self.codes, &self.absmax, &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_are_ascending_and_span_the_documented_range() {
+        for m in [QuantMap::signed(), QuantMap::unsigned()] {
+            assert!(m.values().windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(m.values()[255], 1.0);
+        }
+        assert_eq!(QuantMap::unsigned().values()[0], 0.0);
+        assert!((QuantMap::signed().values()[0] + 0.99297).abs() < 1e-5);
+        // The largest gaps, as documented: the top decade's linear grid (0.9/64, 0.9/128).
+        assert!((QuantMap::signed().max_half_gap() - 0.9 / 128.0).abs() < 1e-6);
+        assert!((QuantMap::unsigned().max_half_gap() - 0.9 / 256.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nearest_is_the_exhaustive_nearest_with_ties_down() {
+        for m in [QuantMap::signed(), QuantMap::unsigned()] {
+            let c = m.values();
+            let mut probes: Vec<f32> = c.to_vec();
+            probes.extend(m.mid[..255].iter().copied());
+            probes.extend(m.mid[..255].iter().map(|x| f32::from_bits(x.to_bits() + 1)));
+            probes.extend((0..2001).map(|i| -1.0 + i as f32 / 1000.0));
+            for v in probes {
+                let q = m.nearest(v) as usize;
+                // Exhaustive: the lowest index among those at minimal distance from v,
+                // where "distance" is judged by the f32 midpoints.
+                let want = m.mid[..255].iter().filter(|&&mid| mid < v).count();
+                assert_eq!(q, want, "{v}");
+                if q > 0 {
+                    assert!((v - c[q]).abs() <= (v - c[q - 1]).abs() * (1.0 + 1e-6));
+                }
+            }
+            assert_eq!(m.nearest(f32::NAN), 0);
+        }
+    }
+}
