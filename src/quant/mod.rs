@@ -34,7 +34,10 @@
 //!   do not reach the small codes (zero becomes code 7 of the unsigned map, `1.56e-5 *
 //!   absmax`). bitsandbytes' CUDA kernels search the map exactly, as `Nearest` does.
 //!
-//! Neither rule is stochastic: bitsandbytes' 8-bit optimizers round to nearest.
+//! - [`Rounding::Up`] and [`Rounding::TowardZero`]: directed rules the optimizer uses
+//!   for `nu` and `mu` by default ([`Optimizer8bit`] explains why).
+//!
+//! No rule is stochastic: bitsandbytes' 8-bit optimizers round to nearest.
 //!
 //! # Small tensors
 //! bitsandbytes keeps the state of a tensor with fewer than `min_8bit_size = 4096`
@@ -43,6 +46,9 @@
 //! `quantize_blockwise`.
 
 mod maps;
+mod optimizer;
+
+pub use optimizer::{Optimizer8bit, Q8Options};
 
 use std::sync::OnceLock;
 
@@ -76,6 +82,12 @@ pub enum Rounding {
     Nearest,
     /// bitsandbytes 0.50.2's CPU `quantize_blockwise`, bit for bit.
     BitsandbytesCpu,
+    /// The smallest code not below the value: a positive value never becomes 0 and never
+    /// shrinks (the default for `nu`: see [`Optimizer8bit`]).
+    Up,
+    /// The code nearest to the value among those not larger in magnitude (for `mu`: see
+    /// [`Optimizer8bit`]).
+    TowardZero,
 }
 
 /// A 256-entry quantization map with what rounding to it needs.
@@ -165,6 +177,38 @@ impl QuantMap {
         i as u8
     }
 
+    /// The number of codes below `v` (`lt`) or not above it (`!lt`), branch-free.
+    #[inline(always)]
+    fn count(&self, v: f32, lt: bool) -> usize {
+        let mut i = 0usize;
+        let mut step = 128usize;
+        while step > 0 {
+            let c = self.code[i + step - 1];
+            if c < v || (!lt && c == v) {
+                i += step;
+            }
+            step >>= 1;
+        }
+        i
+    }
+
+    /// The smallest code `>= v` (`v` in `[-1, 1]`; NaN gives 0).
+    #[inline(always)]
+    pub fn up(&self, v: f32) -> u8 {
+        self.count(v, true).min(255) as u8
+    }
+
+    /// The code nearest to `v` among those with magnitude `<= |v|` (`v` in `[-1, 1]`).
+    #[inline(always)]
+    pub fn toward_zero(&self, v: f32) -> u8 {
+        if v >= 0.0 {
+            // Both maps hold 0, so some code is `<= v`.
+            (self.count(v, false) - 1) as u8
+        } else {
+            self.count(v, true).min(255) as u8
+        }
+    }
+
     fn grid(&self) -> &[u8] {
         self.grid.get_or_init(|| {
             (0..GRID)
@@ -206,6 +250,16 @@ impl QuantMap {
                 let grid = self.grid();
                 for (c, &x) in codes.iter_mut().zip(xs) {
                     *c = self.bnb_cpu(grid, x * inv);
+                }
+            }
+            Rounding::Up => {
+                for (c, &x) in codes.iter_mut().zip(xs) {
+                    *c = self.up((x * inv).clamp(-1.0, 1.0));
+                }
+            }
+            Rounding::TowardZero => {
+                for (c, &x) in codes.iter_mut().zip(xs) {
+                    *c = self.toward_zero((x * inv).clamp(-1.0, 1.0));
                 }
             }
         }
@@ -325,6 +379,20 @@ mod tests {
                 }
             }
             assert_eq!(m.nearest(f32::NAN), 0);
+            for v in (0..4001)
+                .map(|i| -1.0 + i as f32 / 2000.0)
+                .chain(c.iter().copied())
+            {
+                if m.kind() == MapKind::Unsigned && v < 0.0 {
+                    continue;
+                }
+                let u = m.up(v) as usize;
+                assert!(c[u] >= v && (u == 0 || c[u - 1] < v), "up {v}");
+                let z = m.toward_zero(v) as usize;
+                assert!(c[z].abs() <= v.abs(), "toward zero {v}");
+                let next = if v >= 0.0 { z + 1 } else { z.wrapping_sub(1) };
+                assert!(next > 255 || c[next].abs() > v.abs(), "toward zero {v}");
+            }
         }
     }
 }
