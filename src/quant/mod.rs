@@ -189,6 +189,11 @@ impl QuantMap {
             }
             step >>= 1;
         }
+        // The search decides codes 0..=254; the last one separately (up to 256 codes count).
+        let c = self.code[255];
+        if i == 255 && (c < v || (!lt && c == v)) {
+            i = 256;
+        }
         i
     }
 
