@@ -353,3 +353,41 @@ fn state_memory_is_one_byte_per_element_plus_absmax() {
         3 * ((1 << 20) + 4 * (1 << 20) / 256) + 3 * 4 * 100
     );
 }
+
+#[test]
+fn quantized_state_round_trips_through_its_parts() {
+    let mut c = Config::new(0.01);
+    c.centered = true;
+    c.momentum = Some(0.9);
+    let sizes = [5000, 10];
+    let mut rng = Rng(5);
+    let mut a = Optimizer8bit::new(c.clone(), &sizes, Q8Options::default()).unwrap();
+    let mut p = rng.grads(5010);
+    for _ in 0..3 {
+        a.step(&mut p, &rng.grads(5010)).unwrap();
+    }
+    // A second optimizer resumed from the parts (codes, absmax, small-tensor f32 state,
+    // counts) continues bit for bit.
+    let mut b = Optimizer8bit::new(c.clone(), &sizes, Q8Options::default()).unwrap();
+    for comp in [Component::Nu, Component::Mu, Component::Trace] {
+        b.set_state(comp, &a.state(comp).unwrap()).unwrap(); // the f32 tensor
+        b.set_quantized(comp, 0, a.quantized(comp, 0).unwrap().unwrap().clone())
+            .unwrap();
+        assert!(b.quantized(comp, 1).unwrap().is_none());
+    }
+    b.set_counts(a.counts());
+    let mut pb = p.clone();
+    let g = rng.grads(5010);
+    a.step(&mut p, &g).unwrap();
+    b.step(&mut pb, &g).unwrap();
+    assert_eq!(p, pb);
+    // Wrong lengths and f32 tensors are refused, nothing changes.
+    let mut bad = a.quantized(Component::Nu, 0).unwrap().unwrap().clone();
+    bad.absmax.pop();
+    assert!(b.set_quantized(Component::Nu, 0, bad.clone()).is_err());
+    assert!(b.set_quantized(Component::Nu, 1, bad).is_err());
+    assert_eq!(
+        a.state(Component::Nu).unwrap(),
+        b.state(Component::Nu).unwrap()
+    );
+}

@@ -280,6 +280,38 @@ impl Optimizer8bit {
         })
     }
 
+    /// Replace the quantized buffer of a state component of tensor `i` (for example state
+    /// from bitsandbytes, or from a checkpoint): `q` must have one code per element and
+    /// one absmax per block. Nothing changes on error; a tensor with `f32` state is
+    /// refused (`NoSuchState`): set it with [`Optimizer8bit::set_state`].
+    pub fn set_quantized(&mut self, c: Component, i: usize, q: QTensor) -> Result<()> {
+        self.check_component(c)?;
+        let count = self.tensors.len();
+        let bs = self.opts.block;
+        let t = self
+            .tensors
+            .get_mut(i)
+            .ok_or(Error::TensorOutOfRange { index: i, count })?;
+        let slot = match t {
+            TensorState::F32 { .. } => {
+                return Err(Error::NoSuchState(
+                    "quantized",
+                    "tensors of min_8bit_size elements or more",
+                ));
+            }
+            TensorState::Q8 { nu, mu, trace } => match c {
+                Component::Nu => nu,
+                Component::Mu => mu.as_mut().expect("checked"),
+                Component::Trace => trace.as_mut().expect("checked"),
+            },
+        };
+        let n = slot.codes.len();
+        check_len("codes", n, q.codes.len())?;
+        check_len("absmax", n.div_ceil(bs), q.absmax.len())?;
+        *slot = q;
+        Ok(())
+    }
+
     fn check_component(&self, c: Component) -> Result<()> {
         match c {
             Component::Mu if !self.config.centered => Err(Error::NoSuchState("mu", "centered")),
