@@ -97,7 +97,61 @@ pub struct QuantMap {
     code: [f32; 256],
     /// `mid[i] = 0.5 * (code[i] + code[i + 1])`; `mid[255] = +inf` pads the search.
     mid: [f32; 256],
+    mids: Buckets,
+    codes: Buckets,
     grid: OnceLock<Box<[u8]>>,
+}
+
+/// Counting how many of up to 256 ascending values lie below `v`, fast: for each of the
+/// 65,536 patterns of an `f32`'s top 16 bits (sign, exponent, 7 mantissa bits), the count
+/// below the smallest `f32` with that pattern; a query starts there and steps over the few
+/// values inside its bucket (a bucket spans at most 1/128 of its values' magnitude, and
+/// adjacent codes of both maps are further apart than that above 1e-7, so at most a
+/// couple of steps). Exact for every input, NaN included (count 0).
+#[derive(Debug)]
+struct Buckets {
+    /// The values, padded with `+inf` to 257 entries (stops every scan).
+    vals: [f32; 257],
+    start: Box<[u16]>,
+}
+
+impl Buckets {
+    fn new(sorted: &[f32]) -> Buckets {
+        let vals: [f32; 257] =
+            std::array::from_fn(|i| sorted.get(i).copied().unwrap_or(f32::INFINITY));
+        let start = (0..1u32 << 16)
+            .map(|k| {
+                // The smallest f32 whose top bits are `k` (NaN patterns: NaN, count 0).
+                let lowest = if k & 0x8000 == 0 {
+                    f32::from_bits(k << 16)
+                } else {
+                    f32::from_bits((k << 16) | 0xFFFF)
+                };
+                vals.partition_point(|&x| x < lowest) as u16
+            })
+            .collect();
+        Buckets { vals, start }
+    }
+
+    /// How many values are `< v`.
+    #[inline(always)]
+    fn below(&self, v: f32) -> usize {
+        let mut i = self.start[(v.to_bits() >> 16) as usize] as usize;
+        while self.vals[i] < v {
+            i += 1;
+        }
+        i
+    }
+
+    /// How many values are `<= v` (`v` finite).
+    #[inline(always)]
+    fn not_above(&self, v: f32) -> usize {
+        let mut i = self.start[(v.to_bits() >> 16) as usize] as usize;
+        while self.vals[i] <= v {
+            i += 1;
+        }
+        i
+    }
 }
 
 impl QuantMap {
@@ -118,6 +172,8 @@ impl QuantMap {
             kind,
             code,
             mid,
+            mids: Buckets::new(&mid[..255]),
+            codes: Buckets::new(&code),
             grid: OnceLock::new(),
         }
     }
@@ -161,40 +217,21 @@ impl QuantMap {
             .fold(0.0, f32::max)
     }
 
-    /// The code nearest to a normalised value `v` (ties to the lower code; NaN gives 0).
-    /// Branch-free binary search over the 255 midpoints.
+    /// The code nearest to a normalised value `v` (ties to the lower code; NaN gives 0):
+    /// the number of midpoints below `v`.
     #[inline(always)]
     pub fn nearest(&self, v: f32) -> u8 {
-        let mut i = 0usize;
-        let mut step = 128usize;
-        while step > 0 {
-            // `i + step - 1 <= 254`: `i` stays below 256 - step at every level.
-            if self.mid[i + step - 1] < v {
-                i += step;
-            }
-            step >>= 1;
-        }
-        i as u8
+        self.mids.below(v) as u8
     }
 
-    /// The number of codes below `v` (`lt`) or not above it (`!lt`), branch-free.
+    /// The number of codes below `v` (`lt`) or not above it (`!lt`).
     #[inline(always)]
     fn count(&self, v: f32, lt: bool) -> usize {
-        let mut i = 0usize;
-        let mut step = 128usize;
-        while step > 0 {
-            let c = self.code[i + step - 1];
-            if c < v || (!lt && c == v) {
-                i += step;
-            }
-            step >>= 1;
+        if lt {
+            self.codes.below(v)
+        } else {
+            self.codes.not_above(v)
         }
-        // The search decides codes 0..=254; the last one separately (up to 256 codes count).
-        let c = self.code[255];
-        if i == 255 && (c < v || (!lt && c == v)) {
-            i = 256;
-        }
-        i
     }
 
     /// The smallest code `>= v` (`v` in `[-1, 1]`; NaN gives 0).
@@ -363,6 +400,31 @@ mod tests {
         // The largest gaps, as documented: the top decade's linear grid (0.9/64, 0.9/128).
         assert!((QuantMap::signed().max_half_gap() - 0.9 / 128.0).abs() < 1e-6);
         assert!((QuantMap::unsigned().max_half_gap() - 0.9 / 256.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bucketed_counts_equal_plain_counts_across_every_bucket() {
+        for m in [QuantMap::signed(), QuantMap::unsigned()] {
+            let c = m.values();
+            let mut x = 0x1234_5678u32;
+            for k in 0..1u32 << 16 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                for bits in [k << 16, (k << 16) | 0xFFFF, (k << 16) | (x & 0xFFFF)] {
+                    let v = f32::from_bits(bits);
+                    if !(-1.0..=1.0).contains(&v) {
+                        continue;
+                    }
+                    let below = c.iter().filter(|&&ci| ci < v).count();
+                    let not_above = c.iter().filter(|&&ci| ci <= v).count();
+                    let mids = m.mid[..255].iter().filter(|&&mi| mi < v).count();
+                    assert_eq!(m.nearest(v) as usize, mids, "{v}");
+                    assert_eq!(m.count(v, true), below, "{v}");
+                    assert_eq!(m.count(v, false), not_above, "{v}");
+                }
+            }
+        }
     }
 
     #[test]
