@@ -95,8 +95,7 @@ pub enum Rounding {
 pub struct QuantMap {
     kind: MapKind,
     code: [f32; 256],
-    /// `mid[i] = 0.5 * (code[i] + code[i + 1])`; `mid[255] = +inf` pads the search.
-    mid: [f32; 256],
+    /// The midpoints `0.5 * (code[i] + code[i + 1])`, `f32`.
     mids: Buckets,
     codes: Buckets,
     grid: OnceLock<Box<[u8]>>,
@@ -171,7 +170,6 @@ impl QuantMap {
         QuantMap {
             kind,
             code,
-            mid,
             mids: Buckets::new(&mid[..255]),
             codes: Buckets::new(&code),
             grid: OnceLock::new(),
@@ -418,7 +416,7 @@ mod tests {
                     }
                     let below = c.iter().filter(|&&ci| ci < v).count();
                     let not_above = c.iter().filter(|&&ci| ci <= v).count();
-                    let mids = m.mid[..255].iter().filter(|&&mi| mi < v).count();
+                    let mids = m.mids.vals[..255].iter().filter(|&&mi| mi < v).count();
                     assert_eq!(m.nearest(v) as usize, mids, "{v}");
                     assert_eq!(m.count(v, true), below, "{v}");
                     assert_eq!(m.count(v, false), not_above, "{v}");
@@ -432,14 +430,18 @@ mod tests {
         for m in [QuantMap::signed(), QuantMap::unsigned()] {
             let c = m.values();
             let mut probes: Vec<f32> = c.to_vec();
-            probes.extend(m.mid[..255].iter().copied());
-            probes.extend(m.mid[..255].iter().map(|x| f32::from_bits(x.to_bits() + 1)));
+            probes.extend(m.mids.vals[..255].iter().copied());
+            probes.extend(
+                m.mids.vals[..255]
+                    .iter()
+                    .map(|x| f32::from_bits(x.to_bits() + 1)),
+            );
             probes.extend((0..2001).map(|i| -1.0 + i as f32 / 1000.0));
             for v in probes {
                 let q = m.nearest(v) as usize;
                 // Exhaustive: the lowest index among those at minimal distance from v,
                 // where "distance" is judged by the f32 midpoints.
-                let want = m.mid[..255].iter().filter(|&&mid| mid < v).count();
+                let want = m.mids.vals[..255].iter().filter(|&&mid| mid < v).count();
                 assert_eq!(q, want, "{v}");
                 if q > 0 {
                     assert!((v - c[q]).abs() <= (v - c[q - 1]).abs() * (1.0 + 1e-6));
