@@ -273,8 +273,20 @@ impl QuantMap {
     /// `codes.len() == xs.len()`.
     pub fn quantize_block(&self, rounding: Rounding, xs: &[f32], codes: &mut [u8]) -> f32 {
         assert_eq!(xs.len(), codes.len(), "one code per element");
-        // `f32::max` ignores NaN, as `std::max(absmax, fabs(x))` does in bitsandbytes.
-        let absmax = xs.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        // `f32::max` ignores NaN, as `std::max(absmax, fabs(x))` does in bitsandbytes; eight
+        // running maxima (max is exact, so the order does not matter) let it vectorise.
+        let mut lanes = [0.0f32; 8];
+        let mut chunks = xs.chunks_exact(8);
+        for ch in &mut chunks {
+            for (l, x) in lanes.iter_mut().zip(ch) {
+                *l = l.max(x.abs());
+            }
+        }
+        let absmax = chunks
+            .remainder()
+            .iter()
+            .chain(&lanes)
+            .fold(0.0f32, |m, x| m.max(x.abs()));
         if absmax == 0.0 {
             codes.fill(0);
             return absmax;
