@@ -13,6 +13,8 @@
 //! - [`optimizer`]: layout, state and the step entry points: the safe core API.
 //! - [`any`]: [`AnyOptimizer`], an optimizer whose dtype is chosen at run time, and
 //!   [`with_any!`].
+//! - [`quant`]: block-wise 8-bit state quantization (bitsandbytes' maps and layout) and
+//!   [`quant::Optimizer8bit`], the step with 8-bit state.
 //! - [`checkpoint`]: the full state as versioned, checksummed bytes, and atomic files.
 //! - `fork` (private): steps keep working in a `fork()`ed child.
 //! - `capi`: the C ABI.
@@ -44,6 +46,7 @@ pub mod error;
 mod fork;
 pub mod kernel;
 pub mod optimizer;
+pub mod quant;
 pub mod schedule;
 
 pub mod capi;

@@ -32,10 +32,12 @@
 //! - `simd`: the loop compiled per instruction set (AVX2+FMA, AVX-512, baseline), `unsafe`;
 //! - `fpenv`: the FTZ/DAZ floating-point environment of a kernel call, `unsafe`;
 //! - `body`: the generic element loop;
+//! - `q8`: the same loop run block by block over 8-bit block-wise state ([`q8`]);
 //! - this file: the types they share ([`Mode`], [`Coeffs`], [`Bufs`], [`Variant`], [`KernelFn`]).
 
 mod body;
 pub(crate) mod fpenv;
+pub mod q8;
 mod select;
 mod simd;
 pub mod split;

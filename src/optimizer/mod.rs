@@ -328,27 +328,7 @@ impl<T: Real> Optimizer<T> {
 
     /// The constants of the next step, and the counts after it.
     fn prepare(&self) -> (Coeffs<T>, Counts) {
-        let c = &self.config;
-        let counts = self.state.counts;
-        let neg_lr = match &c.learning_rate {
-            LearningRate::Fixed(lr) => T::from_f64(-lr),
-            LearningRate::Schedule(s) => -s.value::<T>(counts.schedule),
-        };
-        let bc_count = safe_increment(counts.bias_correction);
-        let decay = T::from_f64(c.decay);
-        let coeffs = Coeffs {
-            one_minus_decay: T::from_f64(1.0 - c.decay),
-            decay,
-            eps: T::from_f64(c.eps),
-            neg_lr,
-            momentum: T::from_f64(c.momentum.unwrap_or(0.0)),
-            bias_correction: T::ONE - decay.powf(T::from_i32(bc_count)),
-        };
-        let next = Counts {
-            schedule: safe_increment(counts.schedule),
-            bias_correction: bc_count,
-        };
-        (coeffs, next)
+        step_coeffs(&self.config, self.state.counts)
     }
 
     fn run_flat(&mut self, mode: Mode, grads: &[T], dst: &mut [T]) {
@@ -461,4 +441,29 @@ impl<T: Real> Optimizer<T> {
         self.run_list(Mode::Step, grads, params);
         Ok(Outcome::Applied)
     }
+}
+
+/// The constants of the step taken at `counts`, and the counts after it: each derived in
+/// `f64` and rounded once, as jitted optax folds them. Shared by every step kernel (also
+/// the 8-bit-state one in [`crate::quant`]) so that they cannot drift apart.
+pub(crate) fn step_coeffs<T: Real>(c: &Config, counts: Counts) -> (Coeffs<T>, Counts) {
+    let neg_lr = match &c.learning_rate {
+        LearningRate::Fixed(lr) => T::from_f64(-lr),
+        LearningRate::Schedule(s) => -s.value::<T>(counts.schedule),
+    };
+    let bc_count = safe_increment(counts.bias_correction);
+    let decay = T::from_f64(c.decay);
+    let coeffs = Coeffs {
+        one_minus_decay: T::from_f64(1.0 - c.decay),
+        decay,
+        eps: T::from_f64(c.eps),
+        neg_lr,
+        momentum: T::from_f64(c.momentum.unwrap_or(0.0)),
+        bias_correction: T::ONE - decay.powf(T::from_i32(bc_count)),
+    };
+    let next = Counts {
+        schedule: safe_increment(counts.schedule),
+        bias_correction: bc_count,
+    };
+    (coeffs, next)
 }
