@@ -40,6 +40,7 @@ from ctypes import (
     c_int32,
     c_int64,
     c_size_t,
+    c_uint16,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -90,6 +91,10 @@ ERR_CHECKPOINT_MISMATCH = 21
 
 DTYPE_F32 = 1
 DTYPE_F64 = 2
+# uint16 bits of bfloat16 / IEEE float16; state in the same dtype, every op rounded to it
+# as jitted optax on XLA:CPU (docs/element-types.md).
+DTYPE_BF16 = 3
+DTYPE_F16 = 4
 
 NU = 1
 MU = 2
@@ -130,6 +135,7 @@ _ScheduleP = POINTER(_Schedule)
 _OptimizerP = POINTER(_Optimizer)
 _F32P = POINTER(c_float)
 _F64P = POINTER(c_double)
+_U16P = POINTER(c_uint16)  # bfloat16 / float16 bits
 _Status = c_int32
 
 # name: (restype, [argtypes])
@@ -201,6 +207,18 @@ _SIGNATURES = {
     "rmsprop_update_tensors_f64": (_Status, [_OptimizerP, POINTER(_F64P), POINTER(_F64P), c_size_t]),
     "rmsprop_step_tensors_f32": (_Status, [_OptimizerP, POINTER(_F32P), POINTER(_F32P), c_size_t]),
     "rmsprop_step_tensors_f64": (_Status, [_OptimizerP, POINTER(_F64P), POINTER(_F64P), c_size_t]),
+    "rmsprop_update_bf16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_update_f16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_step_bf16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_step_f16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_update_tensors_bf16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_update_tensors_f16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_step_tensors_bf16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_step_tensors_f16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_get_state_bf16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
+    "rmsprop_get_state_f16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
+    "rmsprop_set_state_bf16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
+    "rmsprop_set_state_f16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
     "rmsprop_update": (_Status, [_OptimizerP, c_void_p, c_void_p, c_size_t, c_int32]),
     "rmsprop_step": (_Status, [_OptimizerP, c_void_p, c_void_p, c_size_t, c_int32]),
     "rmsprop_get_state_f32": (_Status, [_OptimizerP, c_int32, c_size_t, _F32P, c_size_t]),
@@ -290,7 +308,11 @@ def _dtype_code(dtype) -> int:
         return DTYPE_F32
     if d == np.float64:
         return DTYPE_F64
-    raise TypeError(f"dtype must be float32 or float64, got {d}")
+    if d == np.float16:
+        return DTYPE_F16
+    if d.name == "bfloat16":  # ml_dtypes.bfloat16
+        return DTYPE_BF16
+    raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {d}")
 
 
 def _component(c) -> int:
@@ -550,9 +572,9 @@ class Optimizer(_Handle):
             sizes = [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
             self.dtype = np.dtype(dtype)
             code = _dtype_code(self.dtype)
-            self._elem = c_float if code == DTYPE_F32 else c_double
+            self._elem = {DTYPE_F32: c_float, DTYPE_F64: c_double}.get(code, c_uint16)
             self._ptr_t = POINTER(self._elem)
-            self._sfx = "f32" if code == DTYPE_F32 else "f64"
+            self._sfx = {DTYPE_F32: "f32", DTYPE_F64: "f64", DTYPE_BF16: "bf16", DTYPE_F16: "f16"}[code]
             arr = (c_size_t * max(len(sizes), 1))(*sizes)
             out = _OptimizerP()
             _call("rmsprop_create", opts, arr, len(sizes), code, byref(out))
@@ -689,7 +711,13 @@ class Optimizer(_Handle):
     def library_dtype(self) -> np.dtype:
         out = c_int32()
         _call("rmsprop_dtype", self, byref(out))
-        return np.dtype(np.float32 if out.value == DTYPE_F32 else np.float64)
+        if out.value == DTYPE_F32:
+            return np.dtype(np.float32)
+        if out.value == DTYPE_F16:
+            return np.dtype(np.float16)
+        if out.value == DTYPE_BF16:
+            return self.dtype  # bfloat16 (ml_dtypes) is what it was created with
+        return np.dtype(np.float64)
 
     # -- hyperparameters ------------------------------------------------------------------
     @property

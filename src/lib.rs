@@ -43,6 +43,7 @@ pub mod element;
 pub mod error;
 mod fork;
 pub mod kernel;
+pub mod lowp;
 pub mod optimizer;
 pub mod schedule;
 
@@ -57,5 +58,6 @@ pub use any::{AnyElement, AnyOptimizer, DtypeMismatch};
 pub use config::{Config, Hyper, LearningRate};
 pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
+pub use lowp::{Bf16, F16};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
 pub use schedule::Schedule;

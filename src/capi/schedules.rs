@@ -287,6 +287,8 @@ pub extern "C" fn rmsprop_schedule_value(
         let v = match dtype_arg(dtype)? {
             Dtype::F32 => s.value::<f32>(count) as f64,
             Dtype::F64 => s.value::<f64>(count),
+            Dtype::Bf16 => crate::Real::to_f64(s.value::<crate::lowp::Bf16>(count)),
+            Dtype::F16 => crate::Real::to_f64(s.value::<crate::lowp::F16>(count)),
         };
         write_out(out, "out", v)?;
         Ok(RMSPROP_OK)
