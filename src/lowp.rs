@@ -32,14 +32,15 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 use crate::element::{Dtype, Element, Real};
 
 /// `f32` -> bf16 bits, round to nearest even; NaN stays NaN (quieted, sign kept).
+/// Branch-free (selects only), so that the kernel loops vectorise.
 #[inline(always)]
 pub fn bf16_from_f32(x: f32) -> u16 {
     let b = x.to_bits();
-    if x.is_nan() {
-        return ((b >> 16) as u16) | 0x0040;
-    }
+    let nan = (b & 0x7fff_ffff) > 0x7f80_0000;
     // Cannot overflow: the largest non-NaN pattern is 0xff80_0000.
-    (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    let rounded = b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16;
+    let quiet = (b >> 16) | 0x0040;
+    (if nan { quiet } else { rounded }) as u16
 }
 
 /// bf16 bits -> `f32` (exact).
