@@ -492,7 +492,9 @@ RmspropStatus rmsprop_schedule_join(const struct RmspropSchedule *const *schedul
 
 /**
  * The schedule's value at `count`, as jitted optax computes it for parameters of `dtype`
- * (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64).
+ * (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64;
+ * `RMSPROP_DTYPE_BF16` / `_F16`: the f32 value cast to bf16 / f16, as optax's
+ * `scale_by_schedule` casts it to the parameters' dtype).
  * Errors: `RMSPROP_ERR_BAD_ENUM` (dtype); `RMSPROP_ERR_NULL_POINTER`,
  * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`schedule` or `out` is NULL, misaligned,
  * or wraps the address space); `*out` untouched on error. Any thread.
@@ -509,7 +511,7 @@ void rmsprop_schedule_free(struct RmspropSchedule *schedule);
 
 /**
  * Create an optimizer: optax `rmsprop(...).init(params)` for `num_tensors` tensors of
- * `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`).
+ * `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32`, `_F64`, `_BF16` or `_F16`).
  * `nu` starts at `initial_scale`, `mu` and `trace` at 0, counts at 0.
  *
  * Ownership: `options` is only read (free it whenever you like); on success `*out` owns a
@@ -537,7 +539,7 @@ RmspropStatus rmsprop_create(const struct RmspropOptions *options,
 void rmsprop_destroy(struct RmspropOptimizer *optimizer);
 
 /**
- * The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
+ * The optimizer's dtype (`RMSPROP_DTYPE_F32`, `_F64`, `_BF16` or `_F16`) into `*out`.
  *
  * Every query (`rmsprop_dtype`, `rmsprop_num_tensors`, ...): errors
  * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
