@@ -217,6 +217,20 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_DTYPE_F64 2
 
 /**
+ * bfloat16 buffers, each element a `uint16_t` holding the bits (sign, 8 exponent bits, 7
+ * fraction bits). The state is bfloat16 too and every operation rounds to bfloat16, as
+ * jitted optax on XLA:CPU computes (see docs/element-types.md).
+ */
+#define RMSPROP_DTYPE_BF16 3
+
+/**
+ * IEEE binary16 (`_Float16`) buffers, each element a `uint16_t` holding the bits. The
+ * state is float16 too and every operation rounds to float16, as jitted optax on XLA:CPU.
+ * Mind `eps`: optax's default 1e-8 rounds to 0 in float16 (docs/element-types.md).
+ */
+#define RMSPROP_DTYPE_F16 4
+
+/**
  * `nu`, the EMA of squared gradients (always present).
  */
 #define RMSPROP_NU 1
@@ -478,7 +492,9 @@ RmspropStatus rmsprop_schedule_join(const struct RmspropSchedule *const *schedul
 
 /**
  * The schedule's value at `count`, as jitted optax computes it for parameters of `dtype`
- * (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64).
+ * (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64;
+ * `RMSPROP_DTYPE_BF16` / `_F16`: the f32 value cast to bf16 / f16, as optax's
+ * `scale_by_schedule` casts it to the parameters' dtype).
  * Errors: `RMSPROP_ERR_BAD_ENUM` (dtype); `RMSPROP_ERR_NULL_POINTER`,
  * `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`schedule` or `out` is NULL, misaligned,
  * or wraps the address space); `*out` untouched on error. Any thread.
@@ -495,7 +511,7 @@ void rmsprop_schedule_free(struct RmspropSchedule *schedule);
 
 /**
  * Create an optimizer: optax `rmsprop(...).init(params)` for `num_tensors` tensors of
- * `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`).
+ * `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32`, `_F64`, `_BF16` or `_F16`).
  * `nu` starts at `initial_scale`, `mu` and `trace` at 0, counts at 0.
  *
  * Ownership: `options` is only read (free it whenever you like); on success `*out` owns a
@@ -523,7 +539,7 @@ RmspropStatus rmsprop_create(const struct RmspropOptions *options,
 void rmsprop_destroy(struct RmspropOptimizer *optimizer);
 
 /**
- * The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
+ * The optimizer's dtype (`RMSPROP_DTYPE_F32`, `_F64`, `_BF16` or `_F16`) into `*out`.
  *
  * Every query (`rmsprop_dtype`, `rmsprop_num_tensors`, ...): errors
  * `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`
@@ -670,6 +686,80 @@ RmspropStatus rmsprop_step(struct RmspropOptimizer *optimizer,
                            RmspropDtype dtype);
 
 /**
+ * `rmsprop_update_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer: each element a `uint16_t` holding the
+ * bf16 bits; state and arithmetic in bf16, every operation rounded to bf16 as jitted optax
+ * on XLA:CPU (docs/element-types.md). Returns and errors as `rmsprop_update_f32`.
+ */
+RmspropStatus rmsprop_update_bf16(struct RmspropOptimizer *optimizer,
+                                  const uint16_t *grads,
+                                  uint16_t *updates,
+                                  size_t n);
+
+/**
+ * `rmsprop_step_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer (`uint16_t` bits, see
+ * `rmsprop_update_bf16`). Returns and errors as `rmsprop_step_f32`.
+ */
+RmspropStatus rmsprop_step_bf16(struct RmspropOptimizer *optimizer,
+                                uint16_t *params,
+                                const uint16_t *grads,
+                                size_t n);
+
+/**
+ * `rmsprop_update_tensors_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer (`uint16_t` bits, see
+ * `rmsprop_update_bf16`). Returns and errors as `rmsprop_update_tensors_f32`.
+ */
+RmspropStatus rmsprop_update_tensors_bf16(struct RmspropOptimizer *optimizer,
+                                          const uint16_t *const *grads,
+                                          uint16_t *const *updates,
+                                          size_t num_tensors);
+
+/**
+ * `rmsprop_step_tensors_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer (`uint16_t` bits, see
+ * `rmsprop_update_bf16`). Returns and errors as `rmsprop_step_tensors_f32`.
+ */
+RmspropStatus rmsprop_step_tensors_bf16(struct RmspropOptimizer *optimizer,
+                                        uint16_t *const *params,
+                                        const uint16_t *const *grads,
+                                        size_t num_tensors);
+
+/**
+ * `rmsprop_update_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer: each element a `uint16_t` holding the
+ * f16 bits; state and arithmetic in f16, every operation rounded to f16 as jitted optax
+ * on XLA:CPU (docs/element-types.md). Returns and errors as `rmsprop_update_f32`.
+ */
+RmspropStatus rmsprop_update_f16(struct RmspropOptimizer *optimizer,
+                                 const uint16_t *grads,
+                                 uint16_t *updates,
+                                 size_t n);
+
+/**
+ * `rmsprop_step_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer (`uint16_t` bits, see
+ * `rmsprop_update_f16`). Returns and errors as `rmsprop_step_f32`.
+ */
+RmspropStatus rmsprop_step_f16(struct RmspropOptimizer *optimizer,
+                               uint16_t *params,
+                               const uint16_t *grads,
+                               size_t n);
+
+/**
+ * `rmsprop_update_tensors_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer (`uint16_t` bits, see
+ * `rmsprop_update_f16`). Returns and errors as `rmsprop_update_tensors_f32`.
+ */
+RmspropStatus rmsprop_update_tensors_f16(struct RmspropOptimizer *optimizer,
+                                         const uint16_t *const *grads,
+                                         uint16_t *const *updates,
+                                         size_t num_tensors);
+
+/**
+ * `rmsprop_step_tensors_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer (`uint16_t` bits, see
+ * `rmsprop_update_f16`). Returns and errors as `rmsprop_step_tensors_f32`.
+ */
+RmspropStatus rmsprop_step_tensors_f16(struct RmspropOptimizer *optimizer,
+                                       uint16_t *const *params,
+                                       const uint16_t *const *grads,
+                                       size_t num_tensors);
+
+/**
  * Copy tensor `tensor`'s part of a state component (`RMSPROP_NU`, `RMSPROP_MU`,
  * `RMSPROP_TRACE`: optax's `nu`, `mu`, `trace`) of an `f32` optimizer into `out`
  * (`n` must equal the tensor's size; `out` may be NULL when it is 0).
@@ -715,6 +805,46 @@ RmspropStatus rmsprop_set_state_f64(struct RmspropOptimizer *optimizer,
                                     RmspropComponent component,
                                     size_t tensor,
                                     const double *values,
+                                    size_t n);
+
+/**
+ * `rmsprop_get_state_f32` for a bfloat16 optimizer: the state is kept in bf16, copied out as
+ * `uint16_t` bits. Errors as `rmsprop_get_state_f32`.
+ */
+RmspropStatus rmsprop_get_state_bf16(const struct RmspropOptimizer *optimizer,
+                                     RmspropComponent component,
+                                     size_t tensor,
+                                     uint16_t *out,
+                                     size_t n);
+
+/**
+ * `rmsprop_set_state_f32` for a bfloat16 optimizer (`uint16_t` bits of bf16). Errors as
+ * `rmsprop_set_state_f32`; unchanged on error. Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_state_bf16(struct RmspropOptimizer *optimizer,
+                                     RmspropComponent component,
+                                     size_t tensor,
+                                     const uint16_t *values,
+                                     size_t n);
+
+/**
+ * `rmsprop_get_state_f32` for a float16 optimizer: the state is kept in f16, copied out as
+ * `uint16_t` bits. Errors as `rmsprop_get_state_f32`.
+ */
+RmspropStatus rmsprop_get_state_f16(const struct RmspropOptimizer *optimizer,
+                                    RmspropComponent component,
+                                    size_t tensor,
+                                    uint16_t *out,
+                                    size_t n);
+
+/**
+ * `rmsprop_set_state_f32` for a float16 optimizer (`uint16_t` bits of f16). Errors as
+ * `rmsprop_set_state_f32`; unchanged on error. Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_state_f16(struct RmspropOptimizer *optimizer,
+                                    RmspropComponent component,
+                                    size_t tensor,
+                                    const uint16_t *values,
                                     size_t n);
 
 /**

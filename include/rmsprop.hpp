@@ -162,8 +162,13 @@ private:
     std::size_t size_ = 0;
 };
 
-/** Element type of an optimizer. */
-enum class Dtype : RmspropDtype { f32 = RMSPROP_DTYPE_F32, f64 = RMSPROP_DTYPE_F64 };
+/** Element type of an optimizer. bf16 and f16 buffers are std::uint16_t bit patterns. */
+enum class Dtype : RmspropDtype {
+    f32 = RMSPROP_DTYPE_F32,
+    f64 = RMSPROP_DTYPE_F64,
+    bf16 = RMSPROP_DTYPE_BF16,
+    f16 = RMSPROP_DTYPE_F16
+};
 
 /** A state component: optax's nu, mu (centered only), trace (momentum only). */
 enum class Component : RmspropComponent { nu = RMSPROP_NU, mu = RMSPROP_MU, trace = RMSPROP_TRACE };
@@ -502,6 +507,62 @@ public:
     StepResult step_tensors(std::initializer_list<span<double>> params,
                             std::initializer_list<span<const double>> grads) {
         return step_tensors(list(params), list(grads));
+    }
+
+    // ---- bfloat16 / float16 (std::uint16_t bit patterns; docs/element-types.md) ----
+
+    /** optax update for a bf16 optimizer; `updates` may be the same buffer as `grads`. */
+    StepResult update_bf16(span<const std::uint16_t> grads, span<std::uint16_t> updates) {
+        flat_lengths(grads.size(), updates.size());
+        return result(rmsprop_update_bf16(h(), grads.data(), updates.data(), grads.size()));
+    }
+    /** optax update for an f16 optimizer; `updates` may be the same buffer as `grads`. */
+    StepResult update_f16(span<const std::uint16_t> grads, span<std::uint16_t> updates) {
+        flat_lengths(grads.size(), updates.size());
+        return result(rmsprop_update_f16(h(), grads.data(), updates.data(), grads.size()));
+    }
+    /** Fused step for a bf16 optimizer: params += update(grads), in bf16. */
+    StepResult step_bf16(span<std::uint16_t> params, span<const std::uint16_t> grads) {
+        flat_lengths(params.size(), grads.size());
+        return result(rmsprop_step_bf16(h(), params.data(), grads.data(), params.size()));
+    }
+    /** Fused step for an f16 optimizer: params += update(grads), in f16. */
+    StepResult step_f16(span<std::uint16_t> params, span<const std::uint16_t> grads) {
+        flat_lengths(params.size(), grads.size());
+        return result(rmsprop_step_f16(h(), params.data(), grads.data(), params.size()));
+    }
+    StepResult update_tensors_bf16(span<const span<const std::uint16_t>> grads,
+                                   span<const span<std::uint16_t>> updates) {
+        return tensors<std::uint16_t>(grads, updates, rmsprop_update_tensors_bf16);
+    }
+    StepResult update_tensors_f16(span<const span<const std::uint16_t>> grads,
+                                  span<const span<std::uint16_t>> updates) {
+        return tensors<std::uint16_t>(grads, updates, rmsprop_update_tensors_f16);
+    }
+    StepResult step_tensors_bf16(span<const span<std::uint16_t>> params,
+                                 span<const span<const std::uint16_t>> grads) {
+        return tensors_step<std::uint16_t>(params, grads, rmsprop_step_tensors_bf16);
+    }
+    StepResult step_tensors_f16(span<const span<std::uint16_t>> params,
+                                span<const span<const std::uint16_t>> grads) {
+        return tensors_step<std::uint16_t>(params, grads, rmsprop_step_tensors_f16);
+    }
+    /** State of a bf16 / f16 optimizer, as bit patterns (the tensor's size). */
+    void get_state_bf16(Component component, std::size_t tensor, span<std::uint16_t> out) const {
+        detail::check(rmsprop_get_state_bf16(h(), static_cast<RmspropComponent>(component), tensor,
+                                             out.data(), out.size()));
+    }
+    void get_state_f16(Component component, std::size_t tensor, span<std::uint16_t> out) const {
+        detail::check(rmsprop_get_state_f16(h(), static_cast<RmspropComponent>(component), tensor,
+                                            out.data(), out.size()));
+    }
+    void set_state_bf16(Component component, std::size_t tensor, span<const std::uint16_t> values) {
+        detail::check(rmsprop_set_state_bf16(h(), static_cast<RmspropComponent>(component), tensor,
+                                             values.data(), values.size()));
+    }
+    void set_state_f16(Component component, std::size_t tensor, span<const std::uint16_t> values) {
+        detail::check(rmsprop_set_state_f16(h(), static_cast<RmspropComponent>(component), tensor,
+                                            values.data(), values.size()));
     }
 
     // ---- state ----

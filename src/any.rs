@@ -17,6 +17,7 @@
 use crate::config::Config;
 use crate::element::{Dtype, Real};
 use crate::error::Result;
+use crate::lowp::{Bf16, F16};
 use crate::optimizer::Optimizer;
 
 /// An optimizer of either dtype. Adding an element type adds a variant here, an
@@ -27,6 +28,10 @@ pub enum AnyOptimizer {
     F32(Optimizer<f32>),
     /// Computing in `f64`.
     F64(Optimizer<f64>),
+    /// bfloat16 parameters and state, computed as XLA does ([`crate::lowp`]).
+    Bf16(Optimizer<Bf16>),
+    /// float16 parameters and state, computed as XLA does ([`crate::lowp`]).
+    F16(Optimizer<F16>),
 }
 
 /// Run an expression on the optimizer inside an [`AnyOptimizer`] (or a reference to one),
@@ -38,6 +43,8 @@ macro_rules! with_any {
         match $any {
             $crate::AnyOptimizer::F32($o) => $body,
             $crate::AnyOptimizer::F64($o) => $body,
+            $crate::AnyOptimizer::Bf16($o) => $body,
+            $crate::AnyOptimizer::F16($o) => $body,
         }
     };
 }
@@ -55,6 +62,8 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
+    impl Sealed for crate::lowp::Bf16 {}
+    impl Sealed for crate::lowp::F16 {}
 }
 
 /// The element types an [`AnyOptimizer`] can hold (sealed): how to wrap and unwrap.
@@ -98,6 +107,8 @@ macro_rules! any_element {
 }
 any_element!(f32, F32);
 any_element!(f64, F64);
+any_element!(Bf16, Bf16);
+any_element!(F16, F16);
 
 impl AnyOptimizer {
     /// [`Optimizer::new`] in the given dtype.
@@ -105,6 +116,8 @@ impl AnyOptimizer {
         Ok(match dtype {
             Dtype::F32 => AnyOptimizer::F32(Optimizer::new(config, sizes)?),
             Dtype::F64 => AnyOptimizer::F64(Optimizer::new(config, sizes)?),
+            Dtype::Bf16 => AnyOptimizer::Bf16(Optimizer::new(config, sizes)?),
+            Dtype::F16 => AnyOptimizer::F16(Optimizer::new(config, sizes)?),
         })
     }
 
@@ -147,6 +160,8 @@ mod tests {
             assert_eq!(with_any!(&a, o => o.layout().total()), 4);
             assert_eq!(a.get::<f32>().is_ok(), d == Dtype::F32);
             assert_eq!(a.get_mut::<f64>().is_ok(), d == Dtype::F64);
+            assert_eq!(a.get::<Bf16>().is_ok(), d == Dtype::Bf16);
+            assert_eq!(a.get_mut::<F16>().is_ok(), d == Dtype::F16);
             let other = if d == Dtype::F32 {
                 Dtype::F64
             } else {
@@ -154,7 +169,7 @@ mod tests {
             };
             let e = match other {
                 Dtype::F32 => a.get::<f32>().map(|_| ()).unwrap_err(),
-                Dtype::F64 => a.get::<f64>().map(|_| ()).unwrap_err(),
+                _ => a.get::<f64>().map(|_| ()).unwrap_err(),
             };
             assert_eq!(
                 e,

@@ -31,17 +31,23 @@ pub enum Dtype {
     F32 = 1,
     /// `f64` (`double`).
     F64 = 2,
+    /// bfloat16 ([`crate::lowp::Bf16`]), `uint16_t` bits in C.
+    Bf16 = 3,
+    /// IEEE binary16 ([`crate::lowp::F16`]), `uint16_t` bits in C.
+    F16 = 4,
 }
 
 impl Dtype {
     /// Every dtype, in tag order.
-    pub const ALL: [Dtype; 2] = [Dtype::F32, Dtype::F64];
+    pub const ALL: [Dtype; 4] = [Dtype::F32, Dtype::F64, Dtype::Bf16, Dtype::F16];
 
     /// `"f32"` or `"f64"`.
     pub fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "f32",
             Dtype::F64 => "f64",
+            Dtype::Bf16 => "bf16",
+            Dtype::F16 => "f16",
         }
     }
 
@@ -50,6 +56,7 @@ impl Dtype {
         match self {
             Dtype::F32 => 4,
             Dtype::F64 => 8,
+            Dtype::Bf16 | Dtype::F16 => 2,
         }
     }
 
@@ -124,6 +131,26 @@ pub trait Real:
     fn min_nan(self, o: Self) -> Self;
     /// `true` for NaN or infinity.
     fn is_non_finite(self) -> bool;
+    /// `1/sqrt(self)` as XLA's `rsqrt` of this dtype computes it. For `f32`/`f64` two
+    /// correctly rounded operations (see the kernel's docs for XLA's estimate); bf16/f16
+    /// compute it in `f32` and round once.
+    #[inline(always)]
+    fn rsqrt(self) -> Self {
+        Self::ONE / self.sqrt()
+    }
+    /// optax's bias correction `1 - decay**count` for moments of this dtype (`decay` a
+    /// Python float, `count` the incremented int32 count): computed in this dtype for
+    /// `f32`/`f64`; bf16/f16 compute it in `f32` and round once.
+    fn bias_correction(decay: f64, count: i32) -> Self {
+        Self::ONE - Self::from_f64(decay).powf(Self::from_i32(count))
+    }
+    /// A moment divided by its bias correction `bc`, as XLA:CPU lowers optax's
+    /// `t / bias_correction_.astype(t.dtype)` for this dtype: a division for `f32`/`f64`
+    /// (and bf16); for f16, XLA multiplies by the f16-rounded reciprocal (measured).
+    #[inline(always)]
+    fn bias_correct(self, bc: Self) -> Self {
+        self / bc
+    }
 }
 
 macro_rules! impl_real {
@@ -231,13 +258,14 @@ mod tests {
             assert_eq!(Dtype::from_tag(d.tag() as i64), Some(d));
         }
         assert_eq!(Dtype::from_tag(0), None);
-        assert_eq!(Dtype::from_tag(3), None);
+        assert_eq!(Dtype::from_tag(5), None);
     }
 
     fn agrees<T: Real>() {
         assert_eq!(T::DTYPE.name(), T::NAME);
         assert_eq!(T::DTYPE.size(), size_of::<T>());
         assert_eq!(T::X64, T::DTYPE == Dtype::F64);
+        assert_eq!(T::ONE.to_f64(), 1.0);
         // Bits survive the byte encoding, a NaN payload and -0 included.
         let xs = [
             T::from_f64(-0.0),
@@ -263,6 +291,8 @@ mod tests {
     fn dtype_constants_agree_with_the_types() {
         agrees::<f32>();
         agrees::<f64>();
+        agrees::<crate::lowp::Bf16>();
+        agrees::<crate::lowp::F16>();
         // The seam is the identity for the types that compute.
         let x: StateOf<f32> = 1.0f32;
         assert_eq!(x, 1.0);

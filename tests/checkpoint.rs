@@ -284,6 +284,14 @@ fn round_trip<T: Element>() {
                 assert_eq!(T::DTYPE, checkpoint::Dtype::F64);
                 assert_eq!(checkpoint::encode(&o), bytes);
             }
+            AnyOptimizer::Bf16(o) => {
+                assert_eq!(T::DTYPE, checkpoint::Dtype::Bf16);
+                assert_eq!(checkpoint::encode(&o), bytes);
+            }
+            AnyOptimizer::F16(o) => {
+                assert_eq!(T::DTYPE, checkpoint::Dtype::F16);
+                assert_eq!(checkpoint::encode(&o), bytes);
+            }
         }
 
         // All three continue bit-identically.
@@ -530,7 +538,7 @@ fn invalid_content_behind_a_valid_checksum_is_rejected() {
             edit(&|b| b[conf + 36..conf + 44].copy_from_slice(&u64::MAX.to_le_bytes())),
             "does not fit",
         ),
-        ("dtype tag", edit(&|b| b[layt] = 3), "dtype"),
+        ("dtype tag", edit(&|b| b[layt] = 5), "dtype"),
         ("padding", edit(&|b| b[layt + 3] = 1), "reserved"),
         (
             "huge tensor count",

@@ -167,6 +167,8 @@ fn checkpoint_seeds_are_valid() {
         let (dt, sizes) = match &any {
             rmsprop::checkpoint::AnyOptimizer::F32(o) => (1, o.layout().sizes().to_vec()),
             rmsprop::checkpoint::AnyOptimizer::F64(o) => (2, o.layout().sizes().to_vec()),
+            rmsprop::checkpoint::AnyOptimizer::Bf16(o) => (3, o.layout().sizes().to_vec()),
+            rmsprop::checkpoint::AnyOptimizer::F16(o) => (4, o.layout().sizes().to_vec()),
         };
         assert!(
             common::LAYOUTS

@@ -16,6 +16,7 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint32,
+    c_uint16,
     c_uint64,
     c_void_p,
 )
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .constants import DTYPE_F32, DTYPE_F64, HEADER_CONSTANTS, OK, SKIPPED_NON_FINITE, _COMPONENTS
+from .constants import DTYPE_BF16, DTYPE_F16, DTYPE_F32, DTYPE_F64, HEADER_CONSTANTS, OK, SKIPPED_NON_FINITE, _COMPONENTS
 from .errors import _make_error
 
 # ---------------------------------------------------------------------------------------------
@@ -47,6 +48,7 @@ _ScheduleP = POINTER(_Schedule)
 _OptimizerP = POINTER(_Optimizer)
 _F32P = POINTER(c_float)
 _F64P = POINTER(c_double)
+_U16P = POINTER(c_uint16)  # bfloat16 / float16 bits
 _Status = c_int32
 
 # name: (restype, [argtypes])
@@ -124,6 +126,19 @@ _SIGNATURES = {
     "rmsprop_get_state_f64": (_Status, [_OptimizerP, c_int32, c_size_t, _F64P, c_size_t]),
     "rmsprop_set_state_f32": (_Status, [_OptimizerP, c_int32, c_size_t, _F32P, c_size_t]),
     "rmsprop_set_state_f64": (_Status, [_OptimizerP, c_int32, c_size_t, _F64P, c_size_t]),
+    # bfloat16 / float16 (uint16_t bits)
+    "rmsprop_update_bf16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_update_f16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_step_bf16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_step_f16": (_Status, [_OptimizerP, _U16P, _U16P, c_size_t]),
+    "rmsprop_update_tensors_bf16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_update_tensors_f16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_step_tensors_bf16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_step_tensors_f16": (_Status, [_OptimizerP, POINTER(_U16P), POINTER(_U16P), c_size_t]),
+    "rmsprop_get_state_bf16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
+    "rmsprop_get_state_f16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
+    "rmsprop_set_state_bf16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
+    "rmsprop_set_state_f16": (_Status, [_OptimizerP, c_int32, c_size_t, _U16P, c_size_t]),
     "rmsprop_dtype": (_Status, [_OptimizerP, POINTER(c_int32)]),
     "rmsprop_num_tensors": (_Status, [_OptimizerP, POINTER(c_size_t)]),
     "rmsprop_total_elements": (_Status, [_OptimizerP, POINTER(c_size_t)]),
@@ -253,7 +268,11 @@ def _dtype_code(dtype) -> int:
         return DTYPE_F32
     if d == np.float64:
         return DTYPE_F64
-    raise TypeError(f"dtype must be float32 or float64, got {d}")
+    if d == np.float16:
+        return DTYPE_F16
+    if d.name == "bfloat16":  # ml_dtypes.bfloat16
+        return DTYPE_BF16
+    raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {d}")
 
 
 def _component(c) -> int:

@@ -34,6 +34,8 @@ HEADER_CONSTANTS: dict[str, int | str] = {
     "RMSPROP_ERR_OUT_OF_MEMORY": 22,
     "RMSPROP_DTYPE_F32": 1,
     "RMSPROP_DTYPE_F64": 2,
+    "RMSPROP_DTYPE_BF16": 3,
+    "RMSPROP_DTYPE_F16": 4,
     "RMSPROP_NU": 1,
     "RMSPROP_MU": 2,
     "RMSPROP_TRACE": 3,
@@ -65,6 +67,10 @@ ERR_OUT_OF_MEMORY = 22
 
 DTYPE_F32 = 1
 DTYPE_F64 = 2
+# uint16 bits of bfloat16 / IEEE float16; state in the same dtype, every op rounded to it
+# as jitted optax on XLA:CPU (docs/element-types.md).
+DTYPE_BF16 = 3
+DTYPE_F16 = 4
 
 NU = 1
 MU = 2

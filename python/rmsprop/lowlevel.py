@@ -52,6 +52,7 @@ from ctypes import (
     c_int32,
     c_int64,
     c_size_t,
+    c_uint16,
     c_uint64,
 )
 from typing import Any, Iterable, Mapping, Sequence
@@ -78,7 +79,7 @@ from ._capi import (  # noqa: F401  (re-exported: the low-level API in one modul
     version_number,
 )
 from .constants import *  # noqa: F401,F403  (OK, ERR_*, DTYPE_*, NU, MU, TRACE, HEADER_CONSTANTS)
-from .constants import DTYPE_F32, MU, NU, OK, TRACE  # noqa: F401
+from .constants import DTYPE_BF16, DTYPE_F16, DTYPE_F32, DTYPE_F64, MU, NU, OK, TRACE  # noqa: F401
 from .errors import *  # noqa: F401,F403
 from .errors import ERRORS, RmspropError, _make_error  # noqa: F401
 
@@ -360,6 +361,21 @@ def rmsprop(learning_rate: float | Schedule, **kwargs) -> Options:
     return Options(learning_rate, **kwargs)
 
 
+def _numpy_dtype(code: int) -> Any:
+    """The numpy dtype of a library dtype code (bfloat16 needs the ml_dtypes package)."""
+    if code == DTYPE_F32:
+        return np.float32
+    if code == DTYPE_F64:
+        return np.float64
+    if code == DTYPE_F16:
+        return np.float16
+    try:
+        import ml_dtypes
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise TypeError("a bfloat16 optimizer needs the ml_dtypes package for its numpy dtype") from e
+    return ml_dtypes.bfloat16
+
+
 class Optimizer(_Handle):
     """optax.rmsprop state over a layout of tensors of ``sizes`` elements, in ``dtype``."""
 
@@ -389,9 +405,9 @@ class Optimizer(_Handle):
     def _set_dtype(self, dtype) -> None:
         self.dtype = np.dtype(dtype)
         code = _dtype_code(self.dtype)
-        self._elem = c_float if code == DTYPE_F32 else c_double
+        self._elem = {DTYPE_F32: c_float, DTYPE_F64: c_double}.get(code, c_uint16)
         self._ptr_t = POINTER(self._elem)
-        self._sfx = "f32" if code == DTYPE_F32 else "f64"
+        self._sfx = {DTYPE_F32: "f32", DTYPE_F64: "f64", DTYPE_BF16: "bf16", DTYPE_F16: "f16"}[code]
 
     @classmethod
     def from_checkpoint(cls, data) -> "Optimizer":
@@ -404,7 +420,7 @@ class Optimizer(_Handle):
         _Handle.__init__(self, out)
         code = c_int32()
         _call("rmsprop_dtype", self, byref(code))
-        self._set_dtype(np.float32 if code.value == DTYPE_F32 else np.float64)
+        self._set_dtype(_numpy_dtype(code.value))
         self.sizes = tuple(self.tensor_size(i) for i in range(self.num_tensors))
         return self
 
@@ -531,7 +547,13 @@ class Optimizer(_Handle):
     def library_dtype(self) -> np.dtype:
         out = c_int32()
         _call("rmsprop_dtype", self, byref(out))
-        return np.dtype(np.float32 if out.value == DTYPE_F32 else np.float64)
+        if out.value == DTYPE_F32:
+            return np.dtype(np.float32)
+        if out.value == DTYPE_F16:
+            return np.dtype(np.float16)
+        if out.value == DTYPE_BF16:
+            return self.dtype  # bfloat16 (ml_dtypes) is what it was created with
+        return np.dtype(np.float64)
 
     # -- hyperparameters ------------------------------------------------------------------
     @property

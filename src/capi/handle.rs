@@ -133,7 +133,7 @@ pub(crate) fn new_handle(engine: Engine) -> Box<RmspropOptimizer> {
 }
 
 /// Create an optimizer: optax `rmsprop(...).init(params)` for `num_tensors` tensors of
-/// `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`).
+/// `sizes[i]` elements (0 allowed) in `dtype` (`RMSPROP_DTYPE_F32`, `_F64`, `_BF16` or `_F16`).
 /// `nu` starts at `initial_scale`, `mu` and `trace` at 0, counts at 0.
 ///
 /// Ownership: `options` is only read (free it whenever you like); on success `*out` owns a
@@ -174,7 +174,7 @@ pub extern "C" fn rmsprop_destroy(optimizer: *mut RmspropOptimizer) {
     unsafe { free_box(optimizer) }
 }
 
-/// The optimizer's dtype (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`) into `*out`.
+/// The optimizer's dtype (`RMSPROP_DTYPE_F32`, `_F64`, `_BF16` or `_F16`) into `*out`.
 ///
 /// Every query (`rmsprop_dtype`, `rmsprop_num_tensors`, ...): errors
 /// `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`optimizer`

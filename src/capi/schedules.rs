@@ -271,7 +271,9 @@ pub extern "C" fn rmsprop_schedule_join(
 }
 
 /// The schedule's value at `count`, as jitted optax computes it for parameters of `dtype`
-/// (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64).
+/// (`RMSPROP_DTYPE_F32` or `RMSPROP_DTYPE_F64`, i.e. jax without or with x64;
+/// `RMSPROP_DTYPE_BF16` / `_F16`: the f32 value cast to bf16 / f16, as optax's
+/// `scale_by_schedule` casts it to the parameters' dtype).
 /// Errors: `RMSPROP_ERR_BAD_ENUM` (dtype); `RMSPROP_ERR_NULL_POINTER`,
 /// `RMSPROP_ERR_MISALIGNED`, `RMSPROP_ERR_OVERFLOW` (`schedule` or `out` is NULL, misaligned,
 /// or wraps the address space); `*out` untouched on error. Any thread.
@@ -287,6 +289,8 @@ pub extern "C" fn rmsprop_schedule_value(
         let v = match dtype_arg(dtype)? {
             Dtype::F32 => s.value::<f32>(count) as f64,
             Dtype::F64 => s.value::<f64>(count),
+            Dtype::Bf16 => crate::Real::to_f64(s.value::<crate::lowp::Bf16>(count)),
+            Dtype::F16 => crate::Real::to_f64(s.value::<crate::lowp::F16>(count)),
         };
         write_out(out, "out", v)?;
         Ok(RMSPROP_OK)

@@ -128,6 +128,58 @@ pub extern "C" fn rmsprop_set_state_f64(
     set_state(optimizer, component, tensor, values, n)
 }
 
+/// `rmsprop_get_state_f32` for a bfloat16 optimizer: the state is kept in bf16, copied out as
+/// `uint16_t` bits. Errors as `rmsprop_get_state_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_get_state_bf16(
+    optimizer: *const RmspropOptimizer,
+    component: RmspropComponent,
+    tensor: usize,
+    out: *mut u16,
+    n: usize,
+) -> RmspropStatus {
+    get_state::<crate::lowp::Bf16>(optimizer, component, tensor, out.cast(), n)
+}
+
+/// `rmsprop_set_state_f32` for a bfloat16 optimizer (`uint16_t` bits of bf16). Errors as
+/// `rmsprop_set_state_f32`; unchanged on error. Threading: exclusive.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_set_state_bf16(
+    optimizer: *mut RmspropOptimizer,
+    component: RmspropComponent,
+    tensor: usize,
+    values: *const u16,
+    n: usize,
+) -> RmspropStatus {
+    set_state::<crate::lowp::Bf16>(optimizer, component, tensor, values.cast(), n)
+}
+
+/// `rmsprop_get_state_f32` for a float16 optimizer: the state is kept in f16, copied out as
+/// `uint16_t` bits. Errors as `rmsprop_get_state_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_get_state_f16(
+    optimizer: *const RmspropOptimizer,
+    component: RmspropComponent,
+    tensor: usize,
+    out: *mut u16,
+    n: usize,
+) -> RmspropStatus {
+    get_state::<crate::lowp::F16>(optimizer, component, tensor, out.cast(), n)
+}
+
+/// `rmsprop_set_state_f32` for a float16 optimizer (`uint16_t` bits of f16). Errors as
+/// `rmsprop_set_state_f32`; unchanged on error. Threading: exclusive.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_set_state_f16(
+    optimizer: *mut RmspropOptimizer,
+    component: RmspropComponent,
+    tensor: usize,
+    values: *const u16,
+    n: usize,
+) -> RmspropStatus {
+    set_state::<crate::lowp::F16>(optimizer, component, tensor, values.cast(), n)
+}
+
 /// Whether this configuration has state `component` (nu always; mu iff centered; trace iff
 /// momentum is set) into `*out`. Errors as `rmsprop_dtype`, and `RMSPROP_ERR_BAD_ENUM`
 /// (component).

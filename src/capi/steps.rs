@@ -6,6 +6,7 @@ use super::dtype::{Dtype, RmspropDtype, dtype_arg};
 use super::handle::{Elem, RmspropOptimizer, write};
 use super::overlap::{check_spans, overlap};
 use super::status::*;
+use crate::lowp::{Bf16, F16};
 use crate::optimizer::Outcome;
 
 fn outcome(o: Outcome) -> RmspropStatus {
@@ -308,6 +309,8 @@ pub extern "C" fn rmsprop_update(
     match dtype_arg(dtype) {
         Ok(Dtype::F32) => flat_update::<f32>(optimizer, grads.cast(), updates.cast(), n),
         Ok(Dtype::F64) => flat_update::<f64>(optimizer, grads.cast(), updates.cast(), n),
+        Ok(Dtype::Bf16) => flat_update::<Bf16>(optimizer, grads.cast(), updates.cast(), n),
+        Ok(Dtype::F16) => flat_update::<F16>(optimizer, grads.cast(), updates.cast(), n),
         Err(e) => boundary(|| Err(e)),
     }
 }
@@ -326,6 +329,106 @@ pub extern "C" fn rmsprop_step(
     match dtype_arg(dtype) {
         Ok(Dtype::F32) => flat_step::<f32>(optimizer, params.cast(), grads.cast(), n),
         Ok(Dtype::F64) => flat_step::<f64>(optimizer, params.cast(), grads.cast(), n),
+        Ok(Dtype::Bf16) => flat_step::<Bf16>(optimizer, params.cast(), grads.cast(), n),
+        Ok(Dtype::F16) => flat_step::<F16>(optimizer, params.cast(), grads.cast(), n),
         Err(e) => boundary(|| Err(e)),
     }
+}
+
+/// `rmsprop_update_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer: each element a `uint16_t` holding the
+/// bf16 bits; state and arithmetic in bf16, every operation rounded to bf16 as jitted optax
+/// on XLA:CPU (docs/element-types.md). Returns and errors as `rmsprop_update_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_update_bf16(
+    optimizer: *mut RmspropOptimizer,
+    grads: *const u16,
+    updates: *mut u16,
+    n: usize,
+) -> RmspropStatus {
+    flat_update::<Bf16>(optimizer, grads.cast(), updates.cast(), n)
+}
+
+/// `rmsprop_step_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer (`uint16_t` bits, see
+/// `rmsprop_update_bf16`). Returns and errors as `rmsprop_step_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_step_bf16(
+    optimizer: *mut RmspropOptimizer,
+    params: *mut u16,
+    grads: *const u16,
+    n: usize,
+) -> RmspropStatus {
+    flat_step::<Bf16>(optimizer, params.cast(), grads.cast(), n)
+}
+
+/// `rmsprop_update_tensors_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer (`uint16_t` bits, see
+/// `rmsprop_update_bf16`). Returns and errors as `rmsprop_update_tensors_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_update_tensors_bf16(
+    optimizer: *mut RmspropOptimizer,
+    grads: *const *const u16,
+    updates: *const *mut u16,
+    num_tensors: usize,
+) -> RmspropStatus {
+    list_call::<Bf16>(optimizer, grads.cast(), updates.cast(), num_tensors, false)
+}
+
+/// `rmsprop_step_tensors_f32` for a bfloat16 (`RMSPROP_DTYPE_BF16`) optimizer (`uint16_t` bits, see
+/// `rmsprop_update_bf16`). Returns and errors as `rmsprop_step_tensors_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_step_tensors_bf16(
+    optimizer: *mut RmspropOptimizer,
+    params: *const *mut u16,
+    grads: *const *const u16,
+    num_tensors: usize,
+) -> RmspropStatus {
+    list_call::<Bf16>(optimizer, grads.cast(), params.cast(), num_tensors, true)
+}
+
+/// `rmsprop_update_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer: each element a `uint16_t` holding the
+/// f16 bits; state and arithmetic in f16, every operation rounded to f16 as jitted optax
+/// on XLA:CPU (docs/element-types.md). Returns and errors as `rmsprop_update_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_update_f16(
+    optimizer: *mut RmspropOptimizer,
+    grads: *const u16,
+    updates: *mut u16,
+    n: usize,
+) -> RmspropStatus {
+    flat_update::<F16>(optimizer, grads.cast(), updates.cast(), n)
+}
+
+/// `rmsprop_step_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer (`uint16_t` bits, see
+/// `rmsprop_update_f16`). Returns and errors as `rmsprop_step_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_step_f16(
+    optimizer: *mut RmspropOptimizer,
+    params: *mut u16,
+    grads: *const u16,
+    n: usize,
+) -> RmspropStatus {
+    flat_step::<F16>(optimizer, params.cast(), grads.cast(), n)
+}
+
+/// `rmsprop_update_tensors_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer (`uint16_t` bits, see
+/// `rmsprop_update_f16`). Returns and errors as `rmsprop_update_tensors_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_update_tensors_f16(
+    optimizer: *mut RmspropOptimizer,
+    grads: *const *const u16,
+    updates: *const *mut u16,
+    num_tensors: usize,
+) -> RmspropStatus {
+    list_call::<F16>(optimizer, grads.cast(), updates.cast(), num_tensors, false)
+}
+
+/// `rmsprop_step_tensors_f32` for a float16 (`RMSPROP_DTYPE_F16`) optimizer (`uint16_t` bits, see
+/// `rmsprop_update_f16`). Returns and errors as `rmsprop_step_tensors_f32`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_step_tensors_f16(
+    optimizer: *mut RmspropOptimizer,
+    params: *const *mut u16,
+    grads: *const *const u16,
+    num_tensors: usize,
+) -> RmspropStatus {
+    list_call::<F16>(optimizer, grads.cast(), params.cast(), num_tensors, true)
 }

@@ -148,6 +148,8 @@ pub fn decode_any(bytes: &[u8]) -> Result<AnyOptimizer> {
     Ok(match p.dtype {
         Dtype::F32 => AnyOptimizer::F32(p.build()?),
         Dtype::F64 => AnyOptimizer::F64(p.build()?),
+        Dtype::Bf16 => AnyOptimizer::Bf16(p.build()?),
+        Dtype::F16 => AnyOptimizer::F16(p.build()?),
     })
 }
 

@@ -40,7 +40,7 @@ pub(crate) fn body<
         let nu_new = k.one_minus_decay.mul_add(g * g, k.decay * nu[i]);
         nu[i] = nu_new;
         let nu_hat = if B {
-            nu_new / k.bias_correction
+            T::bias_correct(nu_new, k.bias_correction)
         } else {
             nu_new
         };
@@ -48,7 +48,7 @@ pub(crate) fn body<
             let mu_new = k.one_minus_decay.mul_add(g, k.decay * mu[i]);
             mu[i] = mu_new;
             let mu_hat = if B {
-                mu_new / k.bias_correction
+                T::bias_correct(mu_new, k.bias_correction)
             } else {
                 mu_new
             };
@@ -59,7 +59,7 @@ pub(crate) fn body<
             nu_hat
         };
         let s = if E {
-            T::ONE / (var + k.eps).sqrt()
+            (var + k.eps).rsqrt()
         } else {
             T::ONE / (var.sqrt() + k.eps)
         };

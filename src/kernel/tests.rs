@@ -351,3 +351,13 @@ fn flushing_changes_only_elements_with_subnormal_inputs() {
         assert!(differ > 0 && differ <= with_tiny);
     }
 }
+
+#[test]
+fn every_path_is_bit_identical_to_baseline_bf16() {
+    all_paths_match_baseline::<crate::lowp::Bf16>();
+}
+
+#[test]
+fn every_path_is_bit_identical_to_baseline_f16() {
+    all_paths_match_baseline::<crate::lowp::F16>();
+}

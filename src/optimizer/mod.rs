@@ -459,7 +459,7 @@ pub(crate) fn step_coeffs<T: Real>(c: &Config, counts: Counts) -> (Coeffs<T>, Co
         eps: T::from_f64(c.eps),
         neg_lr,
         momentum: T::from_f64(c.momentum.unwrap_or(0.0)),
-        bias_correction: T::ONE - decay.powf(T::from_i32(bc_count)),
+        bias_correction: T::bias_correction(c.decay, bc_count),
     };
     let next = Counts {
         schedule: safe_increment(counts.schedule),

@@ -895,7 +895,7 @@ static void schedule_suite(void) {
               rmsprop_schedule_join(two, 2, b1, 1, NULL));
 
         /* rmsprop_schedule_value */
-        const int32_t bad_dt[3] = {0, 3, -1};
+        const int32_t bad_dt[3] = {0, 5, -1};
         for (int i = 0; i < 3; i++) {
             char name[128], needle[64];
             double out = 12345.0;
@@ -1005,7 +1005,7 @@ static void create_suite(void) {
           rmsprop_create(o, sizes, 3, RMSPROP_DTYPE_F32, NULL));
     CCASE("create: misaligned sizes", RMSPROP_ERR_MISALIGNED, "sizes",
           rmsprop_create(o, (const size_t *)(box + 1), 2, RMSPROP_DTYPE_F32, &hout));
-    const int32_t bad_dt[5] = {0, 3, -1, INT32_MIN, INT32_MAX};
+    const int32_t bad_dt[5] = {0, 5, -1, INT32_MIN, INT32_MAX};
     for (int i = 0; i < 5; i++) {
         char name[128], needle[64];
         snprintf(name, sizeof name, "create: dtype %d", (int)bad_dt[i]);

@@ -135,6 +135,16 @@ pub(crate) fn load_everywhere(bytes: &[u8], full: bool) {
             assert!(matches!(d32, Err(CheckpointError::Mismatch(_))));
             Some(RMSPROP_DTYPE_F64)
         }
+        Ok(AnyOptimizer::Bf16(o)) => {
+            assert_eq!(checkpoint::encode(o), bytes, "decode_any(bf16) re-encodes");
+            assert!(d32.is_err() && d64.is_err());
+            Some(RMSPROP_DTYPE_BF16)
+        }
+        Ok(AnyOptimizer::F16(o)) => {
+            assert_eq!(checkpoint::encode(o), bytes, "decode_any(f16) re-encodes");
+            assert!(d32.is_err() && d64.is_err());
+            Some(RMSPROP_DTYPE_F16)
+        }
         Err(e) => {
             assert!(
                 !matches!(e, CheckpointError::Mismatch(_) | CheckpointError::Io(_)),

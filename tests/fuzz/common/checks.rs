@@ -193,6 +193,8 @@ pub(crate) fn snap(h: *const RmspropOptimizer) -> Snap {
             );
             (o.config().clone(), o.skip_non_finite())
         }
+        Ok(AnyOptimizer::Bf16(o)) => (o.config().clone(), o.skip_non_finite()),
+        Ok(AnyOptimizer::F16(o)) => (o.config().clone(), o.skip_non_finite()),
         Err(e) => panic!("a checkpoint just saved does not decode: {e}"),
     };
     assert_eq!(has[1], config.centered, "has mu != centered");

@@ -76,7 +76,7 @@ impl Ctx {
         let dtype = match b.below(9) {
             0..=3 => RMSPROP_DTYPE_F32,
             4..=7 => RMSPROP_DTYPE_F64,
-            _ => [0, 3, -1, i32::MIN][b.below(4)],
+            _ => [0, 5, -1, i32::MIN][b.below(4)],
         };
         let null_out = b.below(32) == 0;
         if null_opts || null_sizes || null_out {

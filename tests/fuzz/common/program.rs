@@ -203,7 +203,7 @@ impl Ctx {
                         }
                     }
                     _ => {
-                        let bad = [0, 3, -1, i32::MAX, i32::MIN][b.below(5)];
+                        let bad = [0, 5, -1, i32::MAX, i32::MIN][b.below(5)];
                         flat::<f32>(&self.hs[i], b, Some(bad))
                     }
                 }

@@ -497,7 +497,7 @@ impl Ctx {
                 let (p, dt, outp): (*const RmspropSchedule, i32, *mut f64) = match sel {
                     0 => (self.scheds[i].p, RMSPROP_DTYPE_F32, null_mut()),
                     1 => (null(), RMSPROP_DTYPE_F64, &mut v),
-                    _ => (self.scheds[i].p, [0, 3, -1][b.below(3)], &mut v),
+                    _ => (self.scheds[i].p, [0, 5, -1][b.below(3)], &mut v),
                 };
                 let want = if sel == 2 {
                     RMSPROP_ERR_BAD_ENUM
