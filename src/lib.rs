@@ -45,6 +45,7 @@ mod fork;
 pub mod kernel;
 pub mod optimizer;
 pub mod schedule;
+pub mod transform;
 
 pub mod capi;
 
@@ -59,3 +60,4 @@ pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
 pub use schedule::Schedule;
+pub use transform::{Transforms, WeightDecayKind};

@@ -23,6 +23,7 @@ use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
+use crate::transform::{self, Place, Pre, Transforms};
 use state::check_counts;
 use threads::Workers;
 
@@ -35,6 +36,15 @@ pub struct Optimizer<T: Real> {
     workers: Workers,
     skip_non_finite: bool,
     skipped: u64,
+    /// Gradient transforms (`crate::transform`); identity by default.
+    transforms: Transforms,
+    /// Per-tensor weight decay mask; empty = every tensor decayed.
+    wd_mask: Vec<bool>,
+    /// The global norm of the last applied step's gradients (NaN until one ran with
+    /// `clip_by_global_norm`).
+    last_norm: f64,
+    /// Reused block sums of the global norm.
+    norm_partials: Vec<f64>,
 }
 
 /// What a step did.
@@ -100,6 +110,10 @@ impl<T: Real> Optimizer<T> {
             workers: Workers::new(),
             skip_non_finite: false,
             skipped: 0,
+            transforms: Transforms::default(),
+            wd_mask: Vec::new(),
+            last_norm: f64::NAN,
+            norm_partials: Vec::new(),
         })
     }
 
@@ -266,6 +280,55 @@ impl<T: Real> Optimizer<T> {
         }
     }
 
+    /// Set the gradient transforms (`crate::transform`) for the next steps. On error
+    /// nothing changes.
+    pub fn set_transforms(&mut self, t: Transforms) -> Result<()> {
+        t.validate()?;
+        self.transforms = t;
+        Ok(())
+    }
+
+    /// The gradient transforms.
+    pub fn transforms(&self) -> &Transforms {
+        &self.transforms
+    }
+
+    /// Which tensors weight decay applies to (optax `add_decayed_weights(wd, mask)`,
+    /// PyTorch parameter groups): one flag per tensor, `true` = decayed; an empty mask
+    /// decays every tensor (the default).
+    pub fn set_weight_decay_mask(&mut self, mask: &[bool]) -> Result<()> {
+        if !mask.is_empty() {
+            check_len("mask", self.layout.len(), mask.len())?;
+        }
+        self.wd_mask = mask.to_vec();
+        Ok(())
+    }
+
+    /// The weight decay mask (empty: every tensor decayed).
+    pub fn weight_decay_mask(&self) -> &[bool] {
+        &self.wd_mask
+    }
+
+    /// The global norm of the gradients of the last applied step, as
+    /// `clip_by_global_norm` used it (rounded to the dtype); NaN until a step ran with
+    /// that clip set.
+    pub fn last_grad_norm(&self) -> f64 {
+        self.last_norm
+    }
+
+    /// Set the last global norm (for restoring a checkpoint).
+    pub fn set_last_grad_norm(&mut self, v: f64) {
+        self.last_norm = v;
+    }
+
+    fn check_update_mode(&self) -> Result<()> {
+        if self.transforms.needs_params() {
+            Err(Error::NeedsParams)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The thread setting.
     pub fn threads(&self) -> Threads {
         self.workers.threads()
@@ -351,11 +414,37 @@ impl<T: Real> Optimizer<T> {
         (coeffs, next)
     }
 
+    /// The transform constants of the next step (computing the global norm when clipping
+    /// by it), or `None` when no transform is set.
+    fn pre(&mut self, grads: &[&[T]], offsets: &[usize], lr: T) -> Option<Pre<T>> {
+        if self.transforms.is_identity() {
+            return None;
+        }
+        let norm = self.transforms.clip_by_global_norm.map(|_| {
+            let exec = self.workers.exec(offsets[offsets.len() - 1]);
+            let n = transform::global_norm(exec, grads, offsets, &mut self.norm_partials);
+            self.last_norm = n.to_f64();
+            n
+        });
+        Some(Pre::new(&self.transforms, norm, lr))
+    }
+
     fn run_flat(&mut self, mode: Mode, grads: &[T], dst: &mut [T]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
+        let g = if mode == Mode::UpdateInPlace {
+            &*dst
+        } else {
+            grads
+        };
+        let pre = self.pre(&[g], &[0, g.len()], -k.neg_lr);
         let exec = self.workers.exec(dst.len());
         let s = &mut self.state;
+        let at = Place {
+            nu_base: s.nu.as_ptr().addr(),
+            offsets: self.layout.offsets(),
+            mask: &self.wd_mask,
+        };
         let bufs = Bufs {
             grads,
             dst,
@@ -363,15 +452,37 @@ impl<T: Real> Optimizer<T> {
             mu: s.mu.as_deref_mut().unwrap_or(&mut []),
             trace: s.trace.as_deref_mut().unwrap_or(&mut []),
         };
-        parallel::run_flat(exec, f, &k, bufs);
+        match pre {
+            None => parallel::run_flat(exec, f, &k, bufs),
+            Some(x) => {
+                let leaf =
+                    move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
+        }
         s.counts = next;
     }
 
     fn run_list(&mut self, mode: Mode, grads: &[&[T]], dst: &mut [&mut [T]]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
+        let pre = if self.transforms.is_identity() {
+            None
+        } else if mode == Mode::UpdateInPlace {
+            let g: Vec<&[T]> = dst.iter().map(|d| &**d).collect();
+            let offsets = self.layout.offsets().to_vec();
+            self.pre(&g, &offsets, -k.neg_lr)
+        } else {
+            let offsets = self.layout.offsets().to_vec();
+            self.pre(grads, &offsets, -k.neg_lr)
+        };
         let exec = self.workers.exec(self.layout.total());
         let s = &mut self.state;
+        let at = Place {
+            nu_base: s.nu.as_ptr().addr(),
+            offsets: self.layout.offsets(),
+            mask: &self.wd_mask,
+        };
         let bufs = ListBufs {
             grads,
             dst,
@@ -379,7 +490,14 @@ impl<T: Real> Optimizer<T> {
             mu: s.mu.as_deref_mut().unwrap_or(&mut []),
             trace: s.trace.as_deref_mut().unwrap_or(&mut []),
         };
-        parallel::run_list(exec, f, &k, bufs, self.layout.offsets());
+        match pre {
+            None => parallel::run_list(exec, f, &k, bufs, self.layout.offsets()),
+            Some(x) => {
+                let leaf =
+                    move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+        }
         s.counts = next;
     }
 
@@ -393,6 +511,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `update` over flat buffers: `updates` receives the updates.
     pub fn update(&mut self, grads: &[T], updates: &mut [T]) -> Result<Outcome> {
+        self.check_update_mode()?;
         check_len("grads", self.layout.total(), grads.len())?;
         check_len("updates", self.layout.total(), updates.len())?;
         if self.skip(std::iter::once(grads)) {
@@ -405,6 +524,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `update` with the updates written over the gradients.
     pub fn update_in_place(&mut self, grads_then_updates: &mut [T]) -> Result<Outcome> {
+        self.check_update_mode()?;
         check_len("grads", self.layout.total(), grads_then_updates.len())?;
         if self.skip(std::iter::once(&*grads_then_updates)) {
             grads_then_updates.fill(T::ZERO);
@@ -427,6 +547,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `update` over one slice per tensor, in one dispatch.
     pub fn update_tensors(&mut self, grads: &[&[T]], updates: &mut [&mut [T]]) -> Result<Outcome> {
+        self.check_update_mode()?;
         self.check_list("grads", grads)?;
         self.check_list("updates", updates)?;
         if self.skip(grads.iter().copied()) {
@@ -442,6 +563,7 @@ impl<T: Real> Optimizer<T> {
         &mut self,
         grads_then_updates: &mut [&mut [T]],
     ) -> Result<Outcome> {
+        self.check_update_mode()?;
         self.check_list("grads", grads_then_updates)?;
         if self.skip(grads_then_updates.iter().map(|g| &**g)) {
             grads_then_updates.iter_mut().for_each(|u| u.fill(T::ZERO));

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Generate tests/fixtures/frameworks/*.bin: trajectories of optax chains (gradient
+transforms in front of optax.rmsprop) run by the REAL frameworks, replayed by
+tests/framework_conformance.rs without any framework installed.
+
+Requirements (versions that produced the committed fixtures):
+    a venv with jax==0.10.2 optax==0.2.8 numpy (XLA:CPU on x86-64, AVX-512 + FMA, AMD EPYC)
+
+Usage:
+    python3 tools/gen_framework_fixtures.py            # rewrites every fixture and MANIFEST
+    python3 tools/gen_framework_fixtures.py --dtype f32   # (internal) one half, this process
+
+jax_enable_x64 is process-global, so the parent runs the f32 half and the f64 half as two
+subprocesses of this script.
+
+How optax is driven (as a user does):
+    opt = optax.chain(optax.scale(-1.0)            # maximize (torch semantics; exact)
+                      optax.clip_by_global_norm(n), optax.clip(d),
+                      optax.masked(optax.add_decayed_weights(wd), mask),
+                      optax.rmsprop(lr or schedule, ...))      # only the parts a case sets
+    updates, state = jax.jit(opt.update)(grads, state, params)
+    params = jax.jit(optax.apply_updates)(params, updates)
+
+File format (little-endian):
+    1. one ASCII line of space-separated key=value fields ending in '\\n': name framework
+       dtype sizes steps lr|schedule decay eps initial_scale eps_in_sqrt centered momentum
+       nesterov bias_correction maximize clip global_norm weight_decay wd_kind mask
+       grads (normal|dyadic) (floats are Python repr: exact doubles; '-' = off).
+    2. initial params, full length (dtype).
+    3. per step: the learning rate used (f64), optax's global norm of the step's gradients
+       computed by a separate jitted optax.tree.norm (f64; NaN if no global-norm clip),
+       the gradients, the updates, the params after the step (dtype, full length each).
+"""
+import argparse
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "frameworks")
+
+
+def cases():
+    """(name, sizes, steps, dict of options)."""
+    small = [1, 7, 0, 33, 5]
+    big = [2000, 0, 2500, 17]  # 4517 elements: crosses a 4096-element norm block
+    return [
+        ("optax_clip", small, 20, dict(clip=0.05)),
+        ("optax_gnorm_mom", small, 20, dict(global_norm=3.0, momentum=0.9, grads="dyadic")),
+        ("optax_gnorm_normal", small, 20, dict(global_norm=3.0)),
+        ("optax_wd_mask_centered", small, 20,
+         dict(weight_decay=0.01, mask=[1, 0, 1, 1, 0], centered=True)),
+        ("optax_all_sched", small, 25,
+         dict(maximize=True, global_norm=2.5, clip=0.3, weight_decay=0.05, mask=[1, 1, 0, 0, 1],
+              momentum=0.9, bias_correction=True, initial_scale=0.1,
+              schedule="linear_schedule(0.02,0.001,20,3)", grads="dyadic")),
+        ("optax_all_noclip_sched", small, 25,
+         dict(maximize=True, global_norm=2.5, weight_decay=0.05, mask=[1, 1, 0, 0, 1],
+              momentum=0.9, bias_correction=True, initial_scale=0.1,
+              schedule="linear_schedule(0.02,0.001,20,3)", grads="dyadic")),
+        ("optax_gnorm_big", big, 6, dict(global_norm=20.0, centered=True, momentum=0.5,
+                                                  grads="dyadic")),
+    ]
+
+
+def run(dtype):
+    if dtype == "f64":
+        os.environ["JAX_ENABLE_X64"] = "1"
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    jax.config.update("jax_enable_x64", dtype == "f64")
+    np_t = np.float32 if dtype == "f32" else np.float64
+    for name, sizes, steps, o in cases():
+        rng = np.random.default_rng(sum(map(ord, name)))
+        o = dict(o)
+        lr = o.get("lr", 0.01)
+        sched = o.get("schedule")
+        lr_arg = eval("optax." + sched) if sched else lr
+        parts = []
+        if o.get("maximize"):
+            parts.append(optax.scale(-1.0))
+        if "global_norm" in o:
+            parts.append(optax.clip_by_global_norm(o["global_norm"]))
+        if "clip" in o:
+            parts.append(optax.clip(o["clip"]))
+        mask = o.get("mask")
+        if "weight_decay" in o:
+            wdt = optax.add_decayed_weights(o["weight_decay"])
+            if mask is not None:
+                wdt = optax.masked(wdt, [bool(m) for m in mask])
+            parts.append(wdt)
+        mom = o.get("momentum")
+        parts.append(optax.rmsprop(
+            lr_arg, decay=o.get("decay", 0.9), eps=o.get("eps", 1e-8),
+            initial_scale=o.get("initial_scale", 0.0), eps_in_sqrt=False,
+            centered=o.get("centered", False), momentum=mom,
+            nesterov=o.get("nesterov", False), bias_correction=o.get("bias_correction", False)))
+        opt = optax.chain(*parts)
+        params = [jnp.asarray(rng.uniform(-2, 2, n).astype(np_t)) for n in sizes]
+        state = opt.init(params)
+        upd = jax.jit(opt.update)
+        app = jax.jit(optax.apply_updates)
+        norm = jax.jit(optax.tree.norm)
+        f = lambda v: "-" if v is None else repr(float(v))
+        header = dict(
+            name=name, framework="optax", dtype=dtype, sizes=",".join(map(str, sizes)),
+            steps=steps, lr=("-" if sched else repr(lr)), schedule=(sched or "-"),
+            decay=repr(o.get("decay", 0.9)), eps=repr(o.get("eps", 1e-8)),
+            initial_scale=repr(o.get("initial_scale", 0.0)), eps_in_sqrt=0,
+            centered=int(o.get("centered", False)), momentum=f(mom),
+            nesterov=int(o.get("nesterov", False)),
+            bias_correction=int(o.get("bias_correction", False)),
+            maximize=int(o.get("maximize", False)), clip=f(o.get("clip")),
+            global_norm=f(o.get("global_norm")), weight_decay=f(o.get("weight_decay")),
+            wd_kind="coupled", mask=("-" if mask is None else ",".join(map(str, mask))),
+            grads=o.get("grads", "normal"))
+        buf = bytearray((" ".join(f"{k}={v}" for k, v in header.items()) + "\n").encode())
+        for p in params:
+            buf += np.asarray(p, np_t).tobytes()
+        sched_fn = lr_arg if sched else None
+        for k in range(steps):
+            scale = [0.0625, 1.0, 4.0][k % 3]  # the global norm clip triggers on some steps
+            if o.get("grads") == "dyadic":
+                # k * 2^-5 * scale, |k| < 32: squares and every partial sum are exact in
+                # f32 (sum < 2^24 units), so XLA's reduction order and the library's give
+                # the same, correctly rounded, global norm, and a trajectory can be compared
+                # bit for bit.
+                grads = [jnp.asarray((rng.integers(-31, 32, n) * (scale / 32)).astype(np_t))
+                         for n in sizes]
+            else:
+                grads = [jnp.asarray((rng.standard_normal(n) * scale).astype(np_t))
+                         for n in sizes]
+            lr_k = float(jax.jit(sched_fn)(jnp.asarray(k, jnp.int32))) if sched_fn else lr
+            nrm = float(norm(grads)) if "global_norm" in o else float("nan")
+            updates, state = upd(grads, state, params)
+            new = app(params, updates)
+            for p, u, q in zip(params, updates, new):
+                assert np.array_equal(np.asarray(p) + np.asarray(u), np.asarray(q), equal_nan=True)
+            params = new
+            buf += struct.pack("<dd", lr_k, nrm)
+            for arrs in (grads, updates, params):
+                for a in arrs:
+                    buf += np.asarray(a, np_t).tobytes()
+        with open(os.path.join(OUT, f"{name}_{dtype}.bin"), "wb") as fh:
+            fh.write(bytes(buf))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dtype")
+    a = ap.parse_args()
+    if a.dtype:
+        run(a.dtype)
+        return
+    os.makedirs(OUT, exist_ok=True)
+    for old in os.listdir(OUT):
+        if old.endswith(".bin"):
+            os.remove(os.path.join(OUT, old))
+    for d in ("f32", "f64"):
+        subprocess.run([sys.executable, __file__, "--dtype", d], check=True)
+    import jax
+    import optax
+    files = sorted(x for x in os.listdir(OUT) if x.endswith(".bin"))
+    with open(os.path.join(OUT, "MANIFEST"), "w") as fh:
+        fh.write(f"# jax {jax.__version__}, optax {optax.__version__}, numpy {np.__version__}\n")
+        fh.write("\n".join(files) + "\n")
+
+
+if __name__ == "__main__":
+    main()
