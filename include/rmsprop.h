@@ -79,6 +79,11 @@ typedef struct RmspropSchedule RmspropSchedule;
 typedef int32_t RmspropStatus;
 
 /**
+ * How weight decay is applied (an `int32_t` in the ABI).
+ */
+typedef int32_t RmspropWeightDecayKind;
+
+/**
  * Element type of an optimizer (an `int32_t` in the ABI).
  */
 typedef int32_t RmspropDtype;
@@ -215,6 +220,19 @@ typedef int32_t RmspropComponent;
  * `double` buffers.
  */
 #define RMSPROP_DTYPE_F64 2
+
+/**
+ * Added to the gradient before the moments, `g + wd * p`: optax
+ * `chain(masked(add_decayed_weights(wd), mask), rmsprop(...))`, PyTorch
+ * `RMSprop(weight_decay=wd)`.
+ */
+#define RMSPROP_WEIGHT_DECAY_COUPLED 0
+
+/**
+ * Applied to the parameters, scaled by the learning rate, before the update is added:
+ * `p = p - (p * wd) * lr` (Keras 3 `weight_decay`, AdamW style).
+ */
+#define RMSPROP_WEIGHT_DECAY_DECOUPLED 1
 
 /**
  * `nu`, the EMA of squared gradients (always present).
@@ -364,6 +382,71 @@ RmspropStatus rmsprop_options_set_bias_correction(struct RmspropOptions *options
  * Errors as `rmsprop_options_set_learning_rate`.
  */
 RmspropStatus rmsprop_options_set_skip_non_finite(struct RmspropOptions *options, bool skip);
+
+/**
+ * Set weight decay: factor `weight_decay` (finite, any sign as optax allows; 0 = off, the
+ * default) applied as `kind` (`RMSPROP_WEIGHT_DECAY_COUPLED` or
+ * `RMSPROP_WEIGHT_DECAY_DECOUPLED`). Weight decay needs the parameters, so an optimizer
+ * with it accepts only the step entry points (`rmsprop_step*`); the update entry points
+ * return `RMSPROP_ERR_NO_SUCH_STATE`. Which tensors are decayed: `rmsprop_set_weight_decay_mask`
+ * (default: all). Errors: `RMSPROP_ERR_BAD_ENUM` (unknown `kind`); otherwise errors as
+ * `rmsprop_options_set_learning_rate` (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for a
+ * non-finite factor). Nothing changes on error.
+ */
+RmspropStatus rmsprop_options_set_weight_decay(struct RmspropOptions *options,
+                                               double weight_decay,
+                                               RmspropWeightDecayKind kind);
+
+/**
+ * Negate the gradients before everything else (PyTorch `maximize=True`: the step then
+ * ascends). Default false. Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_maximize(struct RmspropOptions *options, bool maximize);
+
+/**
+ * Clip each gradient element to `[-max_delta, max_delta]` (`optax.clip(max_delta)`, after
+ * the global-norm clip, before weight decay). `max_delta` must be `>= 0`; `INFINITY` turns
+ * clipping off (the default). Errors as `rmsprop_options_set_learning_rate`
+ * (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for NaN or a negative value).
+ */
+RmspropStatus rmsprop_options_set_clip(struct RmspropOptions *options, double max_delta);
+
+/**
+ * Rescale the gradients when their global L2 norm over all tensors is not below
+ * `max_norm`: `g = (g / norm) * max_norm` (`optax.clip_by_global_norm(max_norm)`, exactly
+ * its `select(norm < max_norm, g, (g / norm) * max_norm)`). The norm is computed in one
+ * extra read of the gradients, summed in `double` in a fixed order of the flat element
+ * index (blocks of 4096 elements, eight lanes per block, blocks added in order), so it is
+ * bit-identical for every thread count and entry point; it is then rounded once to the
+ * dtype (optax sums in the dtype in XLA's order: at most 1 ulp apart, measured).
+ * `rmsprop_last_grad_norm` reads it back. `max_norm` must be `>= 0`; `INFINITY` turns the
+ * clip off (the default; optax with an infinite `max_norm` differs only when the norm is
+ * itself infinite or NaN). Errors as `rmsprop_options_set_learning_rate`
+ * (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for NaN or a negative value).
+ */
+RmspropStatus rmsprop_options_set_clip_by_global_norm(struct RmspropOptions *options,
+                                                      double max_norm);
+
+/**
+ * Choose which tensors weight decay applies to (optax `add_decayed_weights(wd, mask)`,
+ * PyTorch parameter groups with and without `weight_decay`): `mask[i]` true decays tensor
+ * `i`. `n_tensors` must equal the optimizer's tensor count, and each
+ * `mask[i]` be a C `bool` (0 or 1); `n_tensors` 0 (any `mask`, NULL included) restores the
+ * default (every tensor decayed). The mask is copied; it is saved in checkpoints. Errors: `RMSPROP_ERR_LENGTH_MISMATCH` (wrong `n_tensors`),
+ * `RMSPROP_ERR_NULL_POINTER` (`mask` NULL with `n_tensors` > 0); otherwise errors as
+ * `rmsprop_reset`.
+ * Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_weight_decay_mask(struct RmspropOptimizer *optimizer,
+                                            const bool *mask,
+                                            size_t n_tensors);
+
+/**
+ * The global L2 norm of the gradients of the last applied step, as
+ * `rmsprop_options_set_clip_by_global_norm` computed and used it (rounded to the dtype),
+ * into `*out`; NaN until a step ran with that clip set. Errors as `rmsprop_dtype`.
+ */
+RmspropStatus rmsprop_last_grad_norm(const struct RmspropOptimizer *optimizer, double *out);
 
 /**
  * `optax.constant_schedule(value)`.
@@ -565,7 +648,9 @@ RmspropStatus rmsprop_tensor_size(const struct RmspropOptimizer *optimizer,
  * pointer argument is NULL, misaligned, or its range wraps the address space),
  * `RMSPROP_ERR_OVERLAP`, `RMSPROP_ERR_LENGTH_MISMATCH` (`n` must equal the layout's total),
  * `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (another call is running
- * on this handle), `RMSPROP_ERR_POISONED`; on error nothing is written and the state is
+ * on this handle), `RMSPROP_ERR_POISONED`, `RMSPROP_ERR_NO_SUCH_STATE` (update entry points
+ * only: weight decay is set and needs the parameters, which only `rmsprop_step*` receive;
+ * see `rmsprop_options_set_weight_decay`); on error nothing is written and the state is
  * unchanged.
  * Threading: exclusive use of the handle; runs on the handle's worker threads.
  */

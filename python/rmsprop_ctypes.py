@@ -91,6 +91,9 @@ ERR_CHECKPOINT_MISMATCH = 21
 DTYPE_F32 = 1
 DTYPE_F64 = 2
 
+WEIGHT_DECAY_COUPLED = 0
+WEIGHT_DECAY_DECOUPLED = 1
+
 NU = 1
 MU = 2
 TRACE = 3
@@ -154,6 +157,12 @@ _SIGNATURES = {
     "rmsprop_options_set_nesterov": (_Status, [_OptionsP, c_bool]),
     "rmsprop_options_set_bias_correction": (_Status, [_OptionsP, c_bool]),
     "rmsprop_options_set_skip_non_finite": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_weight_decay": (_Status, [_OptionsP, c_double, c_int32]),
+    "rmsprop_options_set_maximize": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_clip": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_set_clip_by_global_norm": (_Status, [_OptionsP, c_double]),
+    "rmsprop_set_weight_decay_mask": (_Status, [_OptimizerP, POINTER(c_bool), c_size_t]),
+    "rmsprop_last_grad_norm": (_Status, [_OptimizerP, POINTER(c_double)]),
     # schedules
     "rmsprop_schedule_constant": (_Status, [c_double, POINTER(_ScheduleP)]),
     "rmsprop_schedule_linear": (_Status, [c_double, c_double, c_int64, c_int64, POINTER(_ScheduleP)]),
@@ -476,6 +485,11 @@ class Options(_Handle):
         momentum: float | None = None,
         nesterov: bool = False,
         bias_correction: bool = False,
+        weight_decay: float = 0.0,
+        weight_decay_kind: int = WEIGHT_DECAY_COUPLED,
+        maximize: bool = False,
+        clip: float = float("inf"),
+        clip_by_global_norm: float = float("inf"),
         skip_non_finite: bool = False,
     ):
         out = _OptionsP()
@@ -492,6 +506,12 @@ class Options(_Handle):
             _call("rmsprop_options_set_nesterov", self, bool(nesterov))
             _call("rmsprop_options_set_bias_correction", self, bool(bias_correction))
             _call("rmsprop_options_set_skip_non_finite", self, bool(skip_non_finite))
+            _call(
+                "rmsprop_options_set_weight_decay", self, float(weight_decay), int(weight_decay_kind)
+            )
+            _call("rmsprop_options_set_maximize", self, bool(maximize))
+            _call("rmsprop_options_set_clip", self, float(clip))
+            _call("rmsprop_options_set_clip_by_global_norm", self, float(clip_by_global_norm))
         except Exception:
             self.close()
             raise
@@ -665,6 +685,18 @@ class Optimizer(_Handle):
     def skipped_steps(self) -> int:
         out = c_uint64()
         _call("rmsprop_skipped_steps", self, byref(out))
+        return out.value
+
+    def set_weight_decay_mask(self, mask: Sequence[bool]) -> None:
+        """Which tensors weight decay applies to (one flag per tensor; empty = all)."""
+        m = (c_bool * max(len(mask), 1))(*[bool(x) for x in mask])
+        _call("rmsprop_set_weight_decay_mask", self, m, len(mask))
+
+    @property
+    def last_grad_norm(self) -> float:
+        """The global gradient norm of the last step (NaN until clip_by_global_norm ran)."""
+        out = c_double()
+        _call("rmsprop_last_grad_norm", self, byref(out))
         return out.value
 
     # -- layout ---------------------------------------------------------------------------

@@ -159,6 +159,7 @@ pub extern "C" fn rmsprop_create(
         check_out(out, "out")?;
         let mut engine = Engine::new(dtype_arg(dtype)?, o.config.clone(), sizes)?;
         with_any!(&mut engine, e => e.set_skip_non_finite(o.skip_non_finite));
+        with_any!(&mut engine, e => e.set_transforms(o.transforms))?;
         write_box(out, "out", new_handle(engine))
     })
 }

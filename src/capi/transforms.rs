@@ -1,0 +1,144 @@
+//! Gradient transforms in front of RMSProp (maximize, value clipping, global-norm clipping,
+//! coupled or decoupled weight decay with a per-tensor mask), fused into the step. The
+//! order and the exact operations are those of `optax.chain(clip_by_global_norm, clip,
+//! masked(add_decayed_weights), rmsprop)`; see `src/transform.rs`.
+
+use super::boundary::*;
+use super::handle::{RmspropOptimizer, mutate, query};
+use super::options::{RmspropOptions, with_options};
+use super::status::*;
+use crate::transform::WeightDecayKind;
+use crate::with_any;
+
+/// How weight decay is applied (an `int32_t` in the ABI).
+pub type RmspropWeightDecayKind = i32;
+/// Added to the gradient before the moments, `g + wd * p`: optax
+/// `chain(masked(add_decayed_weights(wd), mask), rmsprop(...))`, PyTorch
+/// `RMSprop(weight_decay=wd)`.
+pub const RMSPROP_WEIGHT_DECAY_COUPLED: RmspropWeightDecayKind = 0;
+/// Applied to the parameters, scaled by the learning rate, before the update is added:
+/// `p = p - (p * wd) * lr` (Keras 3 `weight_decay`, AdamW style).
+pub const RMSPROP_WEIGHT_DECAY_DECOUPLED: RmspropWeightDecayKind = 1;
+
+const _: () = assert!(
+    RMSPROP_WEIGHT_DECAY_COUPLED == WeightDecayKind::Coupled as i32
+        && RMSPROP_WEIGHT_DECAY_DECOUPLED == WeightDecayKind::Decoupled as i32
+);
+
+/// Set weight decay: factor `weight_decay` (finite, any sign as optax allows; 0 = off, the
+/// default) applied as `kind` (`RMSPROP_WEIGHT_DECAY_COUPLED` or
+/// `RMSPROP_WEIGHT_DECAY_DECOUPLED`). Weight decay needs the parameters, so an optimizer
+/// with it accepts only the step entry points (`rmsprop_step*`); the update entry points
+/// return `RMSPROP_ERR_NO_SUCH_STATE`. Which tensors are decayed: `rmsprop_set_weight_decay_mask`
+/// (default: all). Errors: `RMSPROP_ERR_BAD_ENUM` (unknown `kind`); otherwise errors as
+/// `rmsprop_options_set_learning_rate` (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for a
+/// non-finite factor). Nothing changes on error.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_options_set_weight_decay(
+    options: *mut RmspropOptions,
+    weight_decay: f64,
+    kind: RmspropWeightDecayKind,
+) -> RmspropStatus {
+    with_options(options, |o| {
+        let k = WeightDecayKind::from_i32(kind).ok_or(CError::BadEnum {
+            what: "weight decay kind",
+            value: kind.into(),
+        })?;
+        Ok(o.transforms.set_weight_decay(weight_decay, k)?)
+    })
+}
+
+/// Negate the gradients before everything else (PyTorch `maximize=True`: the step then
+/// ascends). Default false. Errors as `rmsprop_options_set_learning_rate`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_options_set_maximize(
+    options: *mut RmspropOptions,
+    maximize: bool,
+) -> RmspropStatus {
+    with_options(options, |o| {
+        o.transforms.maximize = maximize;
+        Ok(())
+    })
+}
+
+/// Clip each gradient element to `[-max_delta, max_delta]` (`optax.clip(max_delta)`, after
+/// the global-norm clip, before weight decay). `max_delta` must be `>= 0`; `INFINITY` turns
+/// clipping off (the default). Errors as `rmsprop_options_set_learning_rate`
+/// (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for NaN or a negative value).
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_options_set_clip(
+    options: *mut RmspropOptions,
+    max_delta: f64,
+) -> RmspropStatus {
+    with_options(options, |o| Ok(o.transforms.set_clip(max_delta)?))
+}
+
+/// Rescale the gradients when their global L2 norm over all tensors is not below
+/// `max_norm`: `g = (g / norm) * max_norm` (`optax.clip_by_global_norm(max_norm)`, exactly
+/// its `select(norm < max_norm, g, (g / norm) * max_norm)`). The norm is computed in one
+/// extra read of the gradients, summed in `double` in a fixed order of the flat element
+/// index (blocks of 4096 elements, eight lanes per block, blocks added in order), so it is
+/// bit-identical for every thread count and entry point; it is then rounded once to the
+/// dtype (optax sums in the dtype in XLA's order: at most 1 ulp apart, measured).
+/// `rmsprop_last_grad_norm` reads it back. `max_norm` must be `>= 0`; `INFINITY` turns the
+/// clip off (the default; optax with an infinite `max_norm` differs only when the norm is
+/// itself infinite or NaN). Errors as `rmsprop_options_set_learning_rate`
+/// (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for NaN or a negative value).
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_options_set_clip_by_global_norm(
+    options: *mut RmspropOptions,
+    max_norm: f64,
+) -> RmspropStatus {
+    with_options(options, |o| {
+        Ok(o.transforms.set_clip_by_global_norm(max_norm)?)
+    })
+}
+
+/// Choose which tensors weight decay applies to (optax `add_decayed_weights(wd, mask)`,
+/// PyTorch parameter groups with and without `weight_decay`): `mask[i]` true decays tensor
+/// `i`. `n_tensors` must equal the optimizer's tensor count, and each
+/// `mask[i]` be a C `bool` (0 or 1); `n_tensors` 0 (any `mask`, NULL included) restores the
+/// default (every tensor decayed). The mask is copied; it is saved in checkpoints. Errors: `RMSPROP_ERR_LENGTH_MISMATCH` (wrong `n_tensors`),
+/// `RMSPROP_ERR_NULL_POINTER` (`mask` NULL with `n_tensors` > 0); otherwise errors as
+/// `rmsprop_reset`.
+/// Threading: exclusive.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_set_weight_decay_mask(
+    optimizer: *mut RmspropOptimizer,
+    mask: *const bool,
+    n_tensors: usize,
+) -> RmspropStatus {
+    mutate(optimizer, |e| {
+        // SAFETY: the caller passes `n_tensors` readable bools, each 0 or 1 (documented);
+        // `slice` checks NULL, alignment and wrap first.
+        let m: &[bool] = unsafe { slice(mask, n_tensors, "mask")? };
+        if m.is_empty() {
+            with_any!(e, o => o.set_weight_decay_mask(&[]))?;
+        } else {
+            let want = with_any!(&*e, o => o.layout().len());
+            if m.len() != want {
+                return Err(crate::Error::LengthMismatch {
+                    what: "mask",
+                    expected: want,
+                    got: m.len(),
+                }
+                .into());
+            }
+            with_any!(e, o => o.set_weight_decay_mask(m))?;
+        }
+        Ok(())
+    })
+}
+
+/// The global L2 norm of the gradients of the last applied step, as
+/// `rmsprop_options_set_clip_by_global_norm` computed and used it (rounded to the dtype),
+/// into `*out`; NaN until a step ran with that clip set. Errors as `rmsprop_dtype`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_last_grad_norm(
+    optimizer: *const RmspropOptimizer,
+    out: *mut f64,
+) -> RmspropStatus {
+    query(optimizer, out, |e| {
+        Ok(with_any!(e, o => o.last_grad_norm()))
+    })
+}
