@@ -412,3 +412,49 @@ fn decoupled_weight_decay_and_maximize_compose_as_documented() {
     );
     assert!(o.set_weight_decay_mask(&[true]).is_err());
 }
+
+/// Checkpoints carry the transforms, the mask and the last norm (optional `XFRM` section):
+/// a run resumed from one continues bit for bit; a checkpoint without transforms has no
+/// such section (same bytes as before the section existed).
+#[test]
+fn checkpoints_keep_the_transforms() {
+    use rmsprop::checkpoint;
+    let sizes = [4usize, 0, 6];
+    let mut c = Config::new(0.02);
+    c.momentum = Some(0.9);
+    let plain = Optimizer::<f32>::new(c.clone(), &sizes).unwrap();
+    assert!(!checkpoint::encode(&plain).windows(4).any(|w| w == b"XFRM"));
+    let mut t = Transforms {
+        maximize: true,
+        ..Transforms::default()
+    };
+    t.set_clip(0.7).unwrap();
+    t.set_clip_by_global_norm(1.5).unwrap();
+    t.set_weight_decay(0.03, WeightDecayKind::Decoupled)
+        .unwrap();
+    let mut a = Optimizer::<f32>::new(c, &sizes).unwrap();
+    a.set_transforms(t).unwrap();
+    a.set_weight_decay_mask(&[true, false, false]).unwrap();
+    let grads =
+        |k: usize| -> Vec<f32> { (0..10).map(|i| ((i * 3 + k) % 7) as f32 - 3.0).collect() };
+    let mut p = vec![0.5f32; 10];
+    for k in 0..3 {
+        let _ = a.step(&mut p, &grads(k)).unwrap();
+    }
+    let bytes = checkpoint::encode(&a);
+    let mut b = checkpoint::decode::<f32>(&bytes).unwrap();
+    assert_eq!(b.transforms(), a.transforms());
+    assert_eq!(b.weight_decay_mask(), a.weight_decay_mask());
+    assert_eq!(b.last_grad_norm().to_bits(), a.last_grad_norm().to_bits());
+    let mut q = p.clone();
+    for k in 3..6 {
+        let _ = a.step(&mut p, &grads(k)).unwrap();
+        let _ = b.step(&mut q, &grads(k)).unwrap();
+    }
+    assert_eq!(p, q);
+    // A damaged XFRM section is refused, not misread.
+    let at = bytes.windows(4).position(|w| w == b"XFRM").unwrap();
+    let mut bad = bytes.clone();
+    bad[at + 12] |= 0x80; // an unknown flag bit
+    assert!(checkpoint::decode::<f32>(&bad).is_err());
+}
