@@ -84,6 +84,11 @@ typedef int32_t RmspropStatus;
 typedef int32_t RmspropWeightDecayKind;
 
 /**
+ * Which framework's RMSProp an optimizer computes (an `int32_t` in the ABI).
+ */
+typedef int32_t RmspropFlavor;
+
+/**
  * Element type of an optimizer (an `int32_t` in the ABI).
  */
 typedef int32_t RmspropDtype;
@@ -233,6 +238,35 @@ typedef int32_t RmspropComponent;
  * `p = p - (p * wd) * lr` (Keras 3 `weight_decay`, AdamW style).
  */
 #define RMSPROP_WEIGHT_DECAY_DECOUPLED 1
+
+/**
+ * `optax.rmsprop` (the default).
+ */
+#define RMSPROP_FLAVOR_OPTAX 0
+
+/**
+ * `torch.optim.RMSprop(lr, alpha=decay, eps, weight_decay, momentum, centered, maximize)`
+ * on CPU: torch's operation order and roundings (division `g / avg`, fused multiply-adds
+ * where ATen fuses, momentum buffer *before* the learning rate: `buf = m*buf + g/avg;
+ * p -= lr*buf`). State: `RMSPROP_NU` is torch's `square_avg`, `RMSPROP_MU` its `grad_avg`,
+ * `RMSPROP_TRACE` its `momentum_buffer`; `rmsprop_set_learning_rate` between steps sets
+ * the next step's `lr`, as `torch.optim.lr_scheduler` does. Bit for bit except torch's CPU
+ * `sqrt`, which is not correctly rounded (1 ulp on about 20% of float32 inputs): the
+ * library's IEEE sqrt leaves a few ulps over 20 steps (measured, tested). The update entry
+ * points write the update torch adds (`-lr*buf`, rounded); only the step entry points give
+ * torch's parameters bit for bit with momentum (torch fuses that product into the add).
+ */
+#define RMSPROP_FLAVOR_PYTORCH 1
+
+/**
+ * Keras 3 `RMSprop`: reserved, not implemented yet (`RMSPROP_ERR_BAD_ENUM`).
+ */
+#define RMSPROP_FLAVOR_KERAS 2
+
+/**
+ * TF1 `RMSPropOptimizer`: reserved, not implemented yet (`RMSPROP_ERR_BAD_ENUM`).
+ */
+#define RMSPROP_FLAVOR_TF1 3
 
 /**
  * `nu`, the EMA of squared gradients (always present).
@@ -449,6 +483,22 @@ RmspropStatus rmsprop_set_weight_decay_mask(struct RmspropOptimizer *optimizer,
 RmspropStatus rmsprop_last_grad_norm(const struct RmspropOptimizer *optimizer, double *out);
 
 /**
+ * Choose the framework whose RMSProp the optimizer reproduces: `RMSPROP_FLAVOR_OPTAX`
+ * (default) or `RMSPROP_FLAVOR_PYTORCH` (see its constant). With the PyTorch flavor the
+ * options mean torch's arguments: learning rate = `lr`, decay = `alpha` (set it: torch's
+ * default is 0.99, optax's 0.9), eps = `eps` (always outside the square root;
+ * `eps_in_sqrt` is unused), momentum = `momentum` (a momentum buffer is used when it is
+ * positive), centered, `rmsprop_options_set_weight_decay(.., RMSPROP_WEIGHT_DECAY_COUPLED)` =
+ * `weight_decay` (as torch: one fused multiply-add), `rmsprop_options_set_maximize` =
+ * `maximize`; nesterov and bias correction must stay off (checked by `rmsprop_create`,
+ * `RMSPROP_ERR_INVALID_HYPERPARAMETER`). The clips keep optax's semantics under every
+ * flavor. Errors: `RMSPROP_ERR_BAD_ENUM` (unknown or not implemented: `RMSPROP_FLAVOR_KERAS`
+ * and `RMSPROP_FLAVOR_TF1` are reserved); otherwise errors as
+ * `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_flavor(struct RmspropOptions *options, RmspropFlavor flavor);
+
+/**
  * `optax.constant_schedule(value)`.
  *
  * Every `rmsprop_schedule_*` constructor: on success `*out` owns a new schedule (free it
@@ -587,8 +637,9 @@ void rmsprop_schedule_free(struct RmspropSchedule *schedule);
  * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (`options`, `sizes`, `out`),
  * `RMSPROP_ERR_BAD_ENUM` (dtype), `RMSPROP_ERR_OVERFLOW` (the total size or the state's
  * byte size overflows; `num_tensors` too large for the `sizes` array; a pointer range wraps
- * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated);
- * `*out` untouched on error. Any thread.
+ * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated),
+ * `RMSPROP_ERR_INVALID_HYPERPARAMETER` (`RMSPROP_FLAVOR_PYTORCH` with nesterov or bias
+ * correction set, see `rmsprop_options_set_flavor`); `*out` untouched on error. Any thread.
  */
 RmspropStatus rmsprop_create(const struct RmspropOptions *options,
                              const size_t *sizes,

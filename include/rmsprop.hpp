@@ -175,6 +175,14 @@ enum class WeightDecayKind : RmspropWeightDecayKind {
     decoupled = RMSPROP_WEIGHT_DECAY_DECOUPLED
 };
 
+/** Which framework's RMSProp an optimizer reproduces (keras and tf1 are reserved). */
+enum class Flavor : RmspropFlavor {
+    optax = RMSPROP_FLAVOR_OPTAX,
+    pytorch = RMSPROP_FLAVOR_PYTORCH,
+    keras = RMSPROP_FLAVOR_KERAS,
+    tf1 = RMSPROP_FLAVOR_TF1
+};
+
 /** The outcome of a successful update or step. */
 enum class StepResult {
     applied,           ///< RMSPROP_OK
@@ -345,6 +353,10 @@ public:
         return set(rmsprop_options_set_weight_decay(get(), wd, static_cast<RmspropWeightDecayKind>(kind)));
     }
     Options &maximize(bool v) { return set(rmsprop_options_set_maximize(get(), v)); }
+    /** Reproduce another framework's RMSProp (Flavor::pytorch: torch.optim.RMSprop). */
+    Options &flavor(Flavor f) {
+        return set(rmsprop_options_set_flavor(get(), static_cast<RmspropFlavor>(f)));
+    }
     /** optax.clip(max_delta); INFINITY = off. */
     Options &clip(double max_delta) { return set(rmsprop_options_set_clip(get(), max_delta)); }
     /** optax.clip_by_global_norm(max_norm); INFINITY = off. */

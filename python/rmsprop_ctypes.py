@@ -94,6 +94,11 @@ DTYPE_F64 = 2
 WEIGHT_DECAY_COUPLED = 0
 WEIGHT_DECAY_DECOUPLED = 1
 
+FLAVOR_OPTAX = 0
+FLAVOR_PYTORCH = 1
+FLAVOR_KERAS = 2  # reserved: not implemented yet (ERR_BAD_ENUM)
+FLAVOR_TF1 = 3  # reserved: not implemented yet (ERR_BAD_ENUM)
+
 NU = 1
 MU = 2
 TRACE = 3
@@ -159,6 +164,7 @@ _SIGNATURES = {
     "rmsprop_options_set_skip_non_finite": (_Status, [_OptionsP, c_bool]),
     "rmsprop_options_set_weight_decay": (_Status, [_OptionsP, c_double, c_int32]),
     "rmsprop_options_set_maximize": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_flavor": (_Status, [_OptionsP, c_int32]),
     "rmsprop_options_set_clip": (_Status, [_OptionsP, c_double]),
     "rmsprop_options_set_clip_by_global_norm": (_Status, [_OptionsP, c_double]),
     "rmsprop_set_weight_decay_mask": (_Status, [_OptimizerP, POINTER(c_bool), c_size_t]),
@@ -490,6 +496,7 @@ class Options(_Handle):
         maximize: bool = False,
         clip: float = float("inf"),
         clip_by_global_norm: float = float("inf"),
+        flavor: int = FLAVOR_OPTAX,
         skip_non_finite: bool = False,
     ):
         out = _OptionsP()
@@ -512,6 +519,7 @@ class Options(_Handle):
             _call("rmsprop_options_set_maximize", self, bool(maximize))
             _call("rmsprop_options_set_clip", self, float(clip))
             _call("rmsprop_options_set_clip_by_global_norm", self, float(clip_by_global_norm))
+            _call("rmsprop_options_set_flavor", self, int(flavor))
         except Exception:
             self.close()
             raise

@@ -44,6 +44,7 @@ pub mod error;
 mod fork;
 pub mod kernel;
 pub mod optimizer;
+pub mod preset;
 pub mod schedule;
 pub mod transform;
 
@@ -59,5 +60,6 @@ pub use config::{Config, Hyper, LearningRate};
 pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
+pub use preset::Flavor;
 pub use schedule::Schedule;
 pub use transform::{Transforms, WeightDecayKind};

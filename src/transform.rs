@@ -189,6 +189,9 @@ pub(crate) struct Pre<T> {
     pub(crate) coupled: Option<T>,
     /// Decoupled `(wd, lr)` (`None`: off or coupled).
     pub(crate) decoupled: Option<(T, T)>,
+    /// Coupled decay as one fused multiply-add (PyTorch's `grad.add(param, alpha=wd)`)
+    /// instead of optax's `g + wd * p`.
+    pub(crate) fused_decay: bool,
 }
 
 impl<T: Real> Pre<T> {
@@ -213,6 +216,7 @@ impl<T: Real> Pre<T> {
             decoupled: wd
                 .filter(|_| t.weight_decay_kind == WeightDecayKind::Decoupled)
                 .map(|w| (w, lr)),
+            fused_decay: false,
         }
     }
 }
@@ -220,7 +224,7 @@ impl<T: Real> Pre<T> {
 /// The transformed gradient of one element (`p`: its parameter, used by coupled decay when
 /// `decay` is set for its tensor).
 #[inline(always)]
-fn grad<T: Real>(x: &Pre<T>, g: T, p: T, decay: bool) -> T {
+pub(crate) fn grad<T: Real>(x: &Pre<T>, g: T, p: T, decay: bool) -> T {
     let mut g = if x.maximize { -g } else { g };
     if let Some((n, m)) = x.rescale {
         g = (g / n) * m;
@@ -230,7 +234,11 @@ fn grad<T: Real>(x: &Pre<T>, g: T, p: T, decay: bool) -> T {
         g = g.max_nan(-d).min_nan(d);
     }
     if decay && let Some(wd) = x.coupled {
-        g = g + wd * p;
+        g = if x.fused_decay {
+            wd.mul_add(p, g)
+        } else {
+            g + wd * p
+        };
     }
     g
 }
@@ -249,12 +257,12 @@ pub(crate) struct Place<'a> {
 
 impl Place<'_> {
     /// The tensor holding flat element `pos`, and the flat index where it ends.
-    fn tensor_at(&self, pos: usize) -> (usize, usize) {
+    pub(crate) fn tensor_at(&self, pos: usize) -> (usize, usize) {
         let t = self.offsets.partition_point(|&o| o <= pos) - 1;
         (t, self.offsets[t + 1])
     }
 
-    fn decayed(&self, tensor: usize) -> bool {
+    pub(crate) fn decayed(&self, tensor: usize) -> bool {
         self.mask.get(tensor).copied().unwrap_or(true)
     }
 }

@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """Generate tests/fixtures/frameworks/*.bin: trajectories of optax chains (gradient
-transforms in front of optax.rmsprop) run by the REAL frameworks, replayed by
-tests/framework_conformance.rs without any framework installed.
+transforms in front of optax.rmsprop) and of torch.optim.RMSprop, run by the REAL
+frameworks, replayed by tests/framework_conformance.rs without any framework installed.
 
 Requirements (versions that produced the committed fixtures):
-    a venv with jax==0.10.2 optax==0.2.8 numpy (XLA:CPU on x86-64, AVX-512 + FMA, AMD EPYC)
+    a venv with jax==0.10.2 optax==0.2.8 torch==2.15 (CPU) numpy
+    (XLA:CPU and ATen on x86-64, AVX-512 + FMA, AMD EPYC)
+
+torch cases: torch.optim.RMSprop(params, foreach=False, **kwargs) stepped with the stored
+gradients (and, for one case, torch.optim.lr_scheduler.StepLR; the learning rate each step
+used is stored); the same run with foreach=True is compared bitwise and the header's
+foreach_agrees says whether every parameter matched. Header extras: flavor=pytorch; the
+updates arrays are zeros (torch has no separate update).
 
 Usage:
     python3 tools/gen_framework_fixtures.py            # rewrites every fixture and MANIFEST
@@ -150,12 +157,82 @@ def run(dtype):
             fh.write(bytes(buf))
 
 
+def torch_cases():
+    """(name, sizes, steps, RMSprop kwargs, lr schedule or None)."""
+    small = [1, 7, 0, 33, 5]
+    return [
+        ("torch_default", small, 20, dict(lr=0.01), None),
+        ("torch_centered_mom_wd_max", small, 20,
+         dict(lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.01, momentum=0.9, centered=True,
+              maximize=True), None),
+        ("torch_alpha0p3_centered", small, 20, dict(lr=0.002, alpha=0.3, centered=True), None),
+        # torch.optim.lr_scheduler: the learning rate changes between steps, outside the
+        # momentum buffer (where optax's differs).
+        ("torch_mom_steplr", small, 24, dict(lr=0.02, alpha=0.95, momentum=0.5),
+         ("StepLR", dict(step_size=5, gamma=0.5))),
+    ]
+
+
+def run_torch(dtype):
+    import torch
+    tt = torch.float32 if dtype == "f32" else torch.float64
+    np_t = np.float32 if dtype == "f32" else np.float64
+    for name, sizes, steps, kw, sched in torch_cases():
+        rng = np.random.default_rng(sum(map(ord, name)))
+        p0 = [rng.uniform(-2, 2, n).astype(np_t) for n in sizes]
+        grads_all = [[(rng.standard_normal(n) * [0.0625, 1.0, 4.0][k % 3]).astype(np_t)
+                      for n in sizes] for k in range(steps)]
+        runs = {}
+        for foreach in (False, True):
+            params = [torch.tensor(p, dtype=tt, requires_grad=True) for p in p0]
+            opt = torch.optim.RMSprop(params, foreach=foreach, **kw)
+            sch = getattr(torch.optim.lr_scheduler, sched[0])(opt, **sched[1]) if sched else None
+            lrs, after = [], []
+            for k in range(steps):
+                for p, g in zip(params, grads_all[k]):
+                    p.grad = torch.tensor(g, dtype=tt)
+                lrs.append(opt.param_groups[0]["lr"])
+                opt.step()
+                if sch:
+                    sch.step()
+                after.append([p.detach().numpy().copy() for p in params])
+            runs[foreach] = (lrs, after)
+        agree = all(np.array_equal(a, b) for sa, sb in zip(runs[False][1], runs[True][1])
+                    for a, b in zip(sa, sb))
+        lrs, after = runs[False]
+        mom = kw.get("momentum", 0.0)
+        header = dict(
+            name=name, framework="torch", dtype=dtype, sizes=",".join(map(str, sizes)),
+            steps=steps, lr=repr(kw["lr"]), schedule="-", decay=repr(kw.get("alpha", 0.99)),
+            eps=repr(kw.get("eps", 1e-8)), initial_scale="0.0", eps_in_sqrt=0,
+            centered=int(kw.get("centered", False)), momentum=(repr(mom) if mom > 0 else "-"),
+            nesterov=0, bias_correction=0, maximize=int(kw.get("maximize", False)), clip="-",
+            global_norm="-", weight_decay=(repr(kw["weight_decay"]) if kw.get("weight_decay")
+                                           else "-"),
+            wd_kind="coupled", mask="-", grads="normal", flavor="pytorch",
+            foreach_agrees=int(agree))
+        buf = bytearray((" ".join(f"{k}={v}" for k, v in header.items()) + "\n").encode())
+        for p in p0:
+            buf += p.tobytes()
+        for k in range(steps):
+            buf += struct.pack("<dd", lrs[k], float("nan"))
+            for g in grads_all[k]:
+                buf += g.tobytes()
+            for n in sizes:  # no separate updates in torch: zeros
+                buf += np.zeros(n, np_t).tobytes()
+            for p in after[k]:
+                buf += p.tobytes()
+        with open(os.path.join(OUT, f"{name}_{dtype}.bin"), "wb") as fh:
+            fh.write(bytes(buf))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtype")
     a = ap.parse_args()
     if a.dtype:
         run(a.dtype)
+        run_torch(a.dtype)
         return
     os.makedirs(OUT, exist_ok=True)
     for old in os.listdir(OUT):
@@ -165,9 +242,12 @@ def main():
         subprocess.run([sys.executable, __file__, "--dtype", d], check=True)
     import jax
     import optax
+    import torch
     files = sorted(x for x in os.listdir(OUT) if x.endswith(".bin"))
     with open(os.path.join(OUT, "MANIFEST"), "w") as fh:
-        fh.write(f"# jax {jax.__version__}, optax {optax.__version__}, numpy {np.__version__}\n")
+        fh.write(f"# jax {jax.__version__}, optax {optax.__version__}, numpy {np.__version__}, "
+                 f"torch {torch.__version__} (CPU capability "
+                 f"{torch.backends.cpu.get_cpu_capability()})\n")
         fh.write("\n".join(files) + "\n")
 
 

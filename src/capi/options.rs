@@ -15,6 +15,7 @@ pub struct RmspropOptions {
     pub(crate) config: Config,
     pub(crate) skip_non_finite: bool,
     pub(crate) transforms: crate::transform::Transforms,
+    pub(crate) flavor: crate::preset::Flavor,
 }
 
 /// Resolve an options pointer for reading (the one pointer rule).
@@ -70,6 +71,7 @@ pub extern "C" fn rmsprop_options_new(
             config: Config::new(learning_rate),
             skip_non_finite: false,
             transforms: Default::default(),
+            flavor: Default::default(),
         });
         write_box(out, "out", o)
     })

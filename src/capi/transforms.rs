@@ -7,6 +7,7 @@ use super::boundary::*;
 use super::handle::{RmspropOptimizer, mutate, query};
 use super::options::{RmspropOptions, with_options};
 use super::status::*;
+use crate::preset::Flavor;
 use crate::transform::WeightDecayKind;
 use crate::with_any;
 
@@ -140,5 +141,56 @@ pub extern "C" fn rmsprop_last_grad_norm(
 ) -> RmspropStatus {
     query(optimizer, out, |e| {
         Ok(with_any!(e, o => o.last_grad_norm()))
+    })
+}
+
+/// Which framework's RMSProp an optimizer computes (an `int32_t` in the ABI).
+pub type RmspropFlavor = i32;
+/// `optax.rmsprop` (the default).
+pub const RMSPROP_FLAVOR_OPTAX: RmspropFlavor = 0;
+/// `torch.optim.RMSprop(lr, alpha=decay, eps, weight_decay, momentum, centered, maximize)`
+/// on CPU: torch's operation order and roundings (division `g / avg`, fused multiply-adds
+/// where ATen fuses, momentum buffer *before* the learning rate: `buf = m*buf + g/avg;
+/// p -= lr*buf`). State: `RMSPROP_NU` is torch's `square_avg`, `RMSPROP_MU` its `grad_avg`,
+/// `RMSPROP_TRACE` its `momentum_buffer`; `rmsprop_set_learning_rate` between steps sets
+/// the next step's `lr`, as `torch.optim.lr_scheduler` does. Bit for bit except torch's CPU
+/// `sqrt`, which is not correctly rounded (1 ulp on about 20% of float32 inputs): the
+/// library's IEEE sqrt leaves a few ulps over 20 steps (measured, tested). The update entry
+/// points write the update torch adds (`-lr*buf`, rounded); only the step entry points give
+/// torch's parameters bit for bit with momentum (torch fuses that product into the add).
+pub const RMSPROP_FLAVOR_PYTORCH: RmspropFlavor = 1;
+/// Keras 3 `RMSprop`: reserved, not implemented yet (`RMSPROP_ERR_BAD_ENUM`).
+pub const RMSPROP_FLAVOR_KERAS: RmspropFlavor = 2;
+/// TF1 `RMSPropOptimizer`: reserved, not implemented yet (`RMSPROP_ERR_BAD_ENUM`).
+pub const RMSPROP_FLAVOR_TF1: RmspropFlavor = 3;
+
+const _: () = assert!(
+    RMSPROP_FLAVOR_OPTAX == Flavor::Optax as i32
+        && RMSPROP_FLAVOR_PYTORCH == Flavor::PyTorch as i32
+);
+
+/// Choose the framework whose RMSProp the optimizer reproduces: `RMSPROP_FLAVOR_OPTAX`
+/// (default) or `RMSPROP_FLAVOR_PYTORCH` (see its constant). With the PyTorch flavor the
+/// options mean torch's arguments: learning rate = `lr`, decay = `alpha` (set it: torch's
+/// default is 0.99, optax's 0.9), eps = `eps` (always outside the square root;
+/// `eps_in_sqrt` is unused), momentum = `momentum` (a momentum buffer is used when it is
+/// positive), centered, `rmsprop_options_set_weight_decay(.., RMSPROP_WEIGHT_DECAY_COUPLED)` =
+/// `weight_decay` (as torch: one fused multiply-add), `rmsprop_options_set_maximize` =
+/// `maximize`; nesterov and bias correction must stay off (checked by `rmsprop_create`,
+/// `RMSPROP_ERR_INVALID_HYPERPARAMETER`). The clips keep optax's semantics under every
+/// flavor. Errors: `RMSPROP_ERR_BAD_ENUM` (unknown or not implemented: `RMSPROP_FLAVOR_KERAS`
+/// and `RMSPROP_FLAVOR_TF1` are reserved); otherwise errors as
+/// `rmsprop_options_set_learning_rate`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rmsprop_options_set_flavor(
+    options: *mut RmspropOptions,
+    flavor: RmspropFlavor,
+) -> RmspropStatus {
+    with_options(options, |o| {
+        o.flavor = Flavor::from_i32(flavor).ok_or(CError::BadEnum {
+            what: "flavor (implemented: RMSPROP_FLAVOR_OPTAX, RMSPROP_FLAVOR_PYTORCH)",
+            value: flavor.into(),
+        })?;
+        Ok(())
     })
 }

@@ -12,6 +12,7 @@ use super::schedule_codec::{get_schedule, put_schedule};
 use super::{CheckpointError, Dtype, Element, Result, corrupt};
 use crate::config::{Config, LearningRate};
 use crate::optimizer::{Counts, Optimizer, State};
+use crate::preset::Flavor;
 use crate::transform::{Transforms, WeightDecayKind};
 
 const FLAG_EPS_IN_SQRT: u8 = 1;
@@ -58,20 +59,22 @@ const X_MAXIMIZE: u8 = 1;
 const X_CLIP: u8 = 2;
 const X_GLOBAL_NORM: u8 = 4;
 const X_DECOUPLED: u8 = 8;
-const X_KNOWN: u8 = 15;
+const X_PYTORCH: u8 = 16;
+const X_KNOWN: u8 = 31;
 
 /// The optional `XFRM` section's content, or `None` when nothing in it is set: flags (u8),
 /// 7 zero bytes, clip, max_norm, weight_decay, last global norm (f64 each; 0 when unset),
 /// mask length (u64: 0 or the tensor count), one byte (0 or 1) per mask entry.
-fn xfrm_bytes(t: &Transforms, mask: &[bool], last_norm: f64) -> Option<Vec<u8>> {
-    if t.is_identity() && mask.is_empty() && last_norm.is_nan() {
+fn xfrm_bytes(t: &Transforms, mask: &[bool], last_norm: f64, flavor: Flavor) -> Option<Vec<u8>> {
+    if t.is_identity() && mask.is_empty() && last_norm.is_nan() && flavor == Flavor::Optax {
         return None;
     }
     let mut v = Vec::with_capacity(48 + mask.len());
     let flags = (t.maximize as u8 * X_MAXIMIZE)
         | (t.clip.is_some() as u8 * X_CLIP)
         | (t.clip_by_global_norm.is_some() as u8 * X_GLOBAL_NORM)
-        | ((t.weight_decay_kind == WeightDecayKind::Decoupled) as u8 * X_DECOUPLED);
+        | ((t.weight_decay_kind == WeightDecayKind::Decoupled) as u8 * X_DECOUPLED)
+        | ((flavor == Flavor::PyTorch) as u8 * X_PYTORCH);
     put_u8(&mut v, flags);
     v.extend_from_slice(&[0; 7]);
     put_f64(&mut v, t.clip.unwrap_or(0.0));
@@ -136,6 +139,7 @@ pub(super) fn plan<T: Element>(opt: &Optimizer<T>) -> Plan {
         opt.transforms(),
         opt.weight_decay_mask(),
         opt.last_grad_norm(),
+        opt.flavor(),
     );
     let xfrm_len = xfrm.as_ref().map_or(0, |x| SECTION_HEAD + x.len()) as u64;
     let body_len = (3 * SECTION_HEAD + conf.len() + layt.len()) as u64 + stat_len + xfrm_len;
@@ -188,6 +192,7 @@ pub(super) struct Parsed<'a> {
     transforms: Transforms,
     wd_mask: Vec<bool>,
     last_norm: f64,
+    flavor: Flavor,
     nu: &'a [u8],
     mu: Option<&'a [u8]>,
     trace: Option<&'a [u8]>,
@@ -294,8 +299,8 @@ pub(super) fn parse_v1(reserved: u32, body: &[u8]) -> Result<Parsed<'_>> {
         None
     };
     s.finish()?;
-    let (transforms, wd_mask, last_norm) = if b.is_empty() {
-        (Transforms::default(), Vec::new(), f64::NAN)
+    let (transforms, wd_mask, last_norm, flavor) = if b.is_empty() {
+        (Transforms::default(), Vec::new(), f64::NAN, Flavor::Optax)
     } else {
         parse_xfrm(&mut b.section(TAG_XFRM, "XFRM section")?, sizes.len())?
     };
@@ -311,13 +316,14 @@ pub(super) fn parse_v1(reserved: u32, body: &[u8]) -> Result<Parsed<'_>> {
         transforms,
         wd_mask,
         last_norm,
+        flavor,
         nu,
         mu,
         trace,
     })
 }
 
-fn parse_xfrm(x: &mut Rd<'_>, tensors: usize) -> Result<(Transforms, Vec<bool>, f64)> {
+fn parse_xfrm(x: &mut Rd<'_>, tensors: usize) -> Result<(Transforms, Vec<bool>, f64, Flavor)> {
     let flags = x.u8("transform flags")?;
     if flags & !X_KNOWN != 0 {
         return Err(corrupt(format!(
@@ -353,7 +359,12 @@ fn parse_xfrm(x: &mut Rd<'_>, tensors: usize) -> Result<(Transforms, Vec<bool>, 
         mask.push(x.bool("mask entry")?);
     }
     x.finish()?;
-    Ok((t, mask, last_norm))
+    let flavor = if flags & X_PYTORCH != 0 {
+        Flavor::PyTorch
+    } else {
+        Flavor::Optax
+    };
+    Ok((t, mask, last_norm, flavor))
 }
 
 impl Parsed<'_> {
@@ -386,6 +397,7 @@ impl Parsed<'_> {
         opt.set_transforms(self.transforms).map_err(invalid)?;
         opt.set_weight_decay_mask(&self.wd_mask).map_err(invalid)?;
         opt.set_last_grad_norm(self.last_norm);
+        opt.set_flavor(self.flavor).map_err(invalid)?;
         Ok(opt)
     }
 }

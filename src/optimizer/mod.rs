@@ -23,6 +23,7 @@ use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
+use crate::preset::{self, Flavor, Torch};
 use crate::transform::{self, Place, Pre, Transforms};
 use state::check_counts;
 use threads::Workers;
@@ -45,6 +46,8 @@ pub struct Optimizer<T: Real> {
     last_norm: f64,
     /// Reused block sums of the global norm.
     norm_partials: Vec<f64>,
+    /// Which framework's RMSProp (`crate::preset`).
+    flavor: Flavor,
 }
 
 /// What a step did.
@@ -114,6 +117,7 @@ impl<T: Real> Optimizer<T> {
             wd_mask: Vec::new(),
             last_norm: f64::NAN,
             norm_partials: Vec::new(),
+            flavor: Flavor::Optax,
         })
     }
 
@@ -288,6 +292,36 @@ impl<T: Real> Optimizer<T> {
         Ok(())
     }
 
+    /// Compute another framework's RMSProp (`crate::preset`). The PyTorch flavor reads
+    /// `decay` as torch's `alpha`, `eps` as its `eps` (always outside the square root:
+    /// `eps_in_sqrt` is not used), `momentum` (a momentum buffer is used when it is > 0, as
+    /// torch does), `centered`, the learning rate (fixed, scheduled, or set between steps) and
+    /// `initial_scale` (torch's `square_avg` starts at 0, the default); `nesterov` and
+    /// `bias_correction` must be off (torch has neither). On error nothing changes.
+    pub fn set_flavor(&mut self, f: Flavor) -> Result<()> {
+        if f == Flavor::PyTorch {
+            for (on, name) in [
+                (self.config.nesterov, "nesterov"),
+                (self.config.bias_correction, "bias_correction"),
+            ] {
+                if on {
+                    return Err(Error::InvalidHyperparameter {
+                        name,
+                        rule: "off with the PyTorch flavor (torch.optim.RMSprop has none)",
+                        value: 1.0,
+                    });
+                }
+            }
+        }
+        self.flavor = f;
+        Ok(())
+    }
+
+    /// The flavor.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
     /// The gradient transforms.
     pub fn transforms(&self) -> &Transforms {
         &self.transforms
@@ -417,7 +451,7 @@ impl<T: Real> Optimizer<T> {
     /// The transform constants of the next step (computing the global norm when clipping
     /// by it), or `None` when no transform is set.
     fn pre(&mut self, grads: &[&[T]], offsets: &[usize], lr: T) -> Option<Pre<T>> {
-        if self.transforms.is_identity() {
+        if self.transforms.is_identity() && self.flavor == Flavor::Optax {
             return None;
         }
         let norm = self.transforms.clip_by_global_norm.map(|_| {
@@ -426,7 +460,9 @@ impl<T: Real> Optimizer<T> {
             self.last_norm = n.to_f64();
             n
         });
-        Some(Pre::new(&self.transforms, norm, lr))
+        let mut p = Pre::new(&self.transforms, norm, lr);
+        p.fused_decay = self.flavor == Flavor::PyTorch;
+        Some(p)
     }
 
     fn run_flat(&mut self, mode: Mode, grads: &[T], dst: &mut [T]) {
@@ -454,6 +490,12 @@ impl<T: Real> Optimizer<T> {
         };
         match pre {
             None => parallel::run_flat(exec, f, &k, bufs),
+            Some(x) if self.flavor == Flavor::PyTorch => {
+                let t = Torch::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::torch_leaf(&t, &x, mode, at, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
             Some(x) => {
                 let leaf =
                     move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
@@ -466,7 +508,7 @@ impl<T: Real> Optimizer<T> {
     fn run_list(&mut self, mode: Mode, grads: &[&[T]], dst: &mut [&mut [T]]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
-        let pre = if self.transforms.is_identity() {
+        let pre = if self.transforms.is_identity() && self.flavor == Flavor::Optax {
             None
         } else if mode == Mode::UpdateInPlace {
             let g: Vec<&[T]> = dst.iter().map(|d| &**d).collect();
@@ -492,6 +534,12 @@ impl<T: Real> Optimizer<T> {
         };
         match pre {
             None => parallel::run_list(exec, f, &k, bufs, self.layout.offsets()),
+            Some(x) if self.flavor == Flavor::PyTorch => {
+                let t = Torch::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::torch_leaf(&t, &x, mode, at, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
             Some(x) => {
                 let leaf =
                     move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);

@@ -655,6 +655,7 @@ static void options_suite(void) {
     NULLOPT("options_set_weight_decay",
             rmsprop_options_set_weight_decay(NULL, 0.1, RMSPROP_WEIGHT_DECAY_COUPLED));
     NULLOPT("options_set_maximize", rmsprop_options_set_maximize(NULL, true));
+    NULLOPT("options_set_flavor", rmsprop_options_set_flavor(NULL, RMSPROP_FLAVOR_PYTORCH));
     NULLOPT("options_set_clip", rmsprop_options_set_clip(NULL, 1.0));
     NULLOPT("options_set_clip_by_global_norm", rmsprop_options_set_clip_by_global_norm(NULL, 1.0));
 #undef NULLOPT
@@ -700,6 +701,28 @@ static void options_suite(void) {
           rmsprop_options_set_weight_decay(o, 0.1, 7));
     OCASE(o, "options_set_weight_decay: NaN", RMSPROP_ERR_INVALID_HYPERPARAMETER, "weight_decay",
           rmsprop_options_set_weight_decay(o, NAN, RMSPROP_WEIGHT_DECAY_DECOUPLED));
+    OCASE(o, "options_set_flavor: reserved (Keras)", RMSPROP_ERR_BAD_ENUM, "flavor",
+          rmsprop_options_set_flavor(o, RMSPROP_FLAVOR_KERAS));
+    OCASE(o, "options_set_flavor: unknown", RMSPROP_ERR_BAD_ENUM, "flavor",
+          rmsprop_options_set_flavor(o, -1));
+    /* The PyTorch flavor has no nesterov: create refuses it, nothing is allocated. */
+    {
+        RmspropOptions *of = NULL;
+        RmspropOptimizer *hf = NULL;
+        size_t nf = 3;
+        MUST(rmsprop_options_new(0.1, &of));
+        MUST(rmsprop_options_set_momentum(of, 0.9));
+        MUST(rmsprop_options_set_nesterov(of, true));
+        MUST(rmsprop_options_set_flavor(of, RMSPROP_FLAVOR_PYTORCH));
+        Verdict v_;
+        v_init(&v_);
+        prime();
+        check_status(&v_, rmsprop_create(of, &nf, 1, RMSPROP_DTYPE_F32, &hf),
+                     RMSPROP_ERR_INVALID_HYPERPARAMETER, "nesterov");
+        if (hf) v_fail(&v_, "out written on error");
+        finish("create: PyTorch flavor with nesterov", &v_);
+        rmsprop_options_free(of);
+    }
     /* Weight decay needs the parameters: the update entry points refuse it. */
     {
         RmspropOptions *ow = NULL;

@@ -1,0 +1,152 @@
+//! Framework presets: another framework's RMSProp, operation for operation.
+//!
+//! # PyTorch (`torch.optim.RMSprop`, CPU, float32 and float64)
+//! Per element, in torch's order, each line one ATen kernel as this build computes it
+//! (measured against torch 2.15 on x86-64 with AVX-512, `tools/gen_framework_fixtures.py`):
+//!
+//! ```text
+//! g   = -g                                   maximize
+//! g   = fma(wd, p, g)                        grad.add(param, alpha=wd)  (vectorised fmadd)
+//! sa  = fma((1-alpha)*g, g, sa*alpha)        square_avg.mul_(alpha).addcmul_(g, g, 1-alpha)
+//! ga  = fma(w, g - ga, ga)                   grad_avg.lerp_(g, w = 1-alpha)   (w < 0.5;
+//!       g - fma(1-w, g - ga, ...)            ATen's other lerp form for w >= 0.5) centered
+//! avg = sqrt(fma(-ga, ga, sa)) | sqrt(sa)    addcmul(ga, ga, value=-1).sqrt_()  | sqrt()
+//! avg = avg + eps                            add_(eps)
+//! buf = buf*m + g/avg; p = fma(-lr, buf, p)  momentum > 0: mul_, addcdiv_, add_(alpha=-lr)
+//! p   = p + ((-lr)*g)/avg                    otherwise: addcdiv_(g, avg, value=-lr)
+//! ```
+//!
+//! State: `nu` is torch's `square_avg`, `mu` its `grad_avg` (centered), `trace` its
+//! `momentum_buffer`; the learning rate is outside the buffer, so changing it between steps
+//! (`torch.optim.lr_scheduler`, here `Optimizer::set_learning_rate`) acts as in torch.
+//!
+//! **Not bit for bit in one place:** torch's CPU `sqrt` is not correctly rounded on this
+//! build (it differs from IEEE `sqrt` by 1 ulp on about 20% of float32 and 1.4% of float64
+//! inputs: a vendor math routine); the library uses IEEE `sqrt`. Everything else is exact,
+//! so a step differs by at most the effect of one ulp of `avg`, propagated (bounded in
+//! `tests/framework_conformance.rs`).
+
+use crate::element::Real;
+use crate::kernel::{Bufs, Mode};
+use crate::transform::{Place, Pre, grad};
+
+/// Which framework's RMSProp a handle computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// `optax.rmsprop` (the default).
+    #[default]
+    Optax = 0,
+    /// `torch.optim.RMSprop`.
+    PyTorch = 1,
+}
+
+impl Flavor {
+    /// The flavor with this C enum value (only those implemented).
+    pub fn from_i32(v: i32) -> Option<Self> {
+        match v {
+            0 => Some(Flavor::Optax),
+            1 => Some(Flavor::PyTorch),
+            _ => None,
+        }
+    }
+}
+
+/// The per-step constants of the PyTorch flavor, in the compute dtype (each Python float
+/// argument rounded once, as torch casts a Python scalar to the tensor's dtype).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Torch<T> {
+    pub(crate) alpha: T,
+    pub(crate) one_minus_alpha: T,
+    /// `1 - (1 - alpha)` as ATen's lerp computes it in the dtype.
+    pub(crate) lerp_rest: T,
+    pub(crate) eps: T,
+    pub(crate) momentum: T,
+    pub(crate) neg_lr: T,
+    pub(crate) centered: bool,
+    pub(crate) use_momentum: bool,
+    /// `|1 - alpha| < 0.5`: which of ATen's two lerp forms runs.
+    pub(crate) lerp_small: bool,
+}
+
+impl<T: Real> Torch<T> {
+    /// The constants of a step with learning rate `lr` (torch's `lr` for this step).
+    pub(crate) fn new(c: &crate::config::Config, lr: T) -> Self {
+        let w = T::from_f64(1.0 - c.decay);
+        let m = c.momentum.unwrap_or(0.0);
+        Torch {
+            alpha: T::from_f64(c.decay),
+            one_minus_alpha: w,
+            lerp_rest: T::ONE - w,
+            eps: T::from_f64(c.eps),
+            momentum: T::from_f64(m),
+            neg_lr: -lr,
+            centered: c.centered,
+            use_momentum: m > 0.0,
+            lerp_small: (1.0 - c.decay).abs() < 0.5,
+        }
+    }
+}
+
+/// One kernel leaf of the PyTorch flavor (transforms included).
+#[inline(never)]
+pub(crate) fn torch_leaf<T: Real>(
+    k: &Torch<T>,
+    x: &Pre<T>,
+    mode: Mode,
+    at: Place<'_>,
+    b: Bufs<'_, T>,
+) {
+    let mut pos = (b.nu.as_ptr().addr() - at.nu_base) / size_of::<T>();
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (tensor, end) = at.tensor_at(pos);
+        let len = rest.len().min(end - pos);
+        let decay = at.decayed(tensor);
+        let (head, tail) = rest.split_at(len);
+        rest = tail;
+        pos += len;
+        for i in 0..len {
+            let p = if mode == Mode::Step {
+                head.dst[i]
+            } else {
+                T::ZERO
+            };
+            // Decoupled decay (Keras style; torch's RMSprop has none) before the step.
+            let p_dec = match x.decoupled {
+                Some((wd, lr)) if decay && mode == Mode::Step => p - (p * wd) * lr,
+                _ => p,
+            };
+            let g0 = if mode == Mode::UpdateInPlace {
+                head.dst[i]
+            } else {
+                head.grads[i]
+            };
+            let g = grad(x, g0, p, decay && mode == Mode::Step);
+            let sa = (k.one_minus_alpha * g).mul_add(g, head.nu[i] * k.alpha);
+            head.nu[i] = sa;
+            let var = if k.centered {
+                let ga = head.mu[i];
+                let d = g - ga;
+                let ga = if k.lerp_small {
+                    k.one_minus_alpha.mul_add(d, ga)
+                } else {
+                    (-k.lerp_rest).mul_add(d, g)
+                };
+                head.mu[i] = ga;
+                (-ga).mul_add(ga, sa)
+            } else {
+                sa
+            };
+            let avg = var.sqrt() + k.eps;
+            let (out, new_p) = if k.use_momentum {
+                let buf = head.trace[i] * k.momentum + g / avg;
+                head.trace[i] = buf;
+                (k.neg_lr * buf, k.neg_lr.mul_add(buf, p_dec))
+            } else {
+                let u = (k.neg_lr * g) / avg;
+                (u, p_dec + u)
+            };
+            head.dst[i] = if mode == Mode::Step { new_p } else { out };
+        }
+    }
+}
