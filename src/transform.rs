@@ -267,10 +267,55 @@ impl Place<'_> {
     }
 }
 
+/// Transform one block in place: `s` holds the raw gradients on entry (`p`: the block's
+/// parameters, or empty). One simple loop per transform, so each vectorises; the same
+/// operations, in the same order, as [`grad`].
+#[inline(always)]
+fn transform_block<T: Real>(x: &Pre<T>, s: &mut [T], p: &[T], decay: bool) {
+    if x.maximize {
+        for g in s.iter_mut() {
+            *g = -*g;
+        }
+    }
+    if let Some((n, m)) = x.rescale {
+        for g in s.iter_mut() {
+            *g = (*g / n) * m;
+        }
+    }
+    if let Some(d) = x.clip {
+        let lo = -d;
+        for g in s.iter_mut() {
+            // jnp.clip: NaN stays NaN (both comparisons are false).
+            let v = *g;
+            *g = if v < lo {
+                lo
+            } else if v > d {
+                d
+            } else {
+                v
+            };
+        }
+    }
+    if decay
+        && !p.is_empty()
+        && let Some(wd) = x.coupled
+    {
+        if x.fused_decay {
+            for (g, &p) in s.iter_mut().zip(p) {
+                *g = wd.mul_add(p, *g);
+            }
+        } else {
+            for (g, &p) in s.iter_mut().zip(p) {
+                *g = *g + wd * p;
+            }
+        }
+    }
+}
+
 /// A kernel leaf with the transforms in front: per block, transform the gradients into a
 /// stack buffer (and apply decoupled decay to the parameters), then run `f` on the block.
-#[inline(never)]
-pub(crate) fn leaf<T: Real>(
+#[inline(always)]
+fn leaf_body<T: Real>(
     f: KernelFn<T>,
     x: &Pre<T>,
     mode: Mode,
@@ -291,15 +336,12 @@ pub(crate) fn leaf<T: Real>(
         match mode {
             Mode::UpdateInPlace => {
                 // No parameters here: the optimizer rejects weight decay for this mode.
-                for g in head.dst.iter_mut() {
-                    *g = grad(x, *g, T::ZERO, false);
-                }
+                transform_block(x, head.dst, &[], false);
                 f(k, head);
             }
             Mode::Update => {
-                for (s, &g) in scratch[..len].iter_mut().zip(head.grads) {
-                    *s = grad(x, g, T::ZERO, false);
-                }
+                scratch[..len].copy_from_slice(head.grads);
+                transform_block(x, &mut scratch[..len], &[], false);
                 f(
                     k,
                     Bufs {
@@ -309,9 +351,8 @@ pub(crate) fn leaf<T: Real>(
                 );
             }
             Mode::Step => {
-                for ((s, &g), &p) in scratch[..len].iter_mut().zip(head.grads).zip(&*head.dst) {
-                    *s = grad(x, g, p, decay);
-                }
+                scratch[..len].copy_from_slice(head.grads);
+                transform_block(x, &mut scratch[..len], head.dst, decay);
                 if decay && let Some((wd, lr)) = x.decoupled {
                     for p in head.dst.iter_mut() {
                         *p = *p - (*p * wd) * lr;
@@ -329,8 +370,49 @@ pub(crate) fn leaf<T: Real>(
     }
 }
 
+/// [`leaf_body`] compiled for AVX2 + FMA (vector width, and `mul_add` as one instruction
+/// instead of a libm call).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn leaf_avx2<T: Real>(
+    f: KernelFn<T>,
+    x: &Pre<T>,
+    mode: Mode,
+    at: Place<'_>,
+    k: &Coeffs<T>,
+    b: Bufs<'_, T>,
+) {
+    leaf_body(f, x, mode, at, k, b)
+}
+
+/// A kernel leaf with the transforms in front (see [`leaf_body`]). The transforms use only
+/// correctly rounded IEEE operations, so every instruction set gives the same bits.
+#[inline(never)]
+pub(crate) fn leaf<T: Real>(
+    f: KernelFn<T>,
+    x: &Pre<T>,
+    mode: Mode,
+    at: Place<'_>,
+    k: &Coeffs<T>,
+    b: Bufs<'_, T>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time just above).
+        #[allow(unsafe_code)]
+        return unsafe { leaf_avx2(f, x, mode, at, k, b) };
+    }
+    leaf_body(f, x, mode, at, k, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 /// Add the squares of `s` (whose first element has flat index `≡ lane0 (mod 8)`) into the
 /// eight lanes.
+#[inline(always)]
 fn accumulate<T: Real>(lanes: &mut [f64; 8], lane0: usize, s: &[T]) {
     let head = ((8 - lane0) % 8).min(s.len());
     for (j, &g) in s[..head].iter().enumerate() {
@@ -350,8 +432,27 @@ fn accumulate<T: Real>(lanes: &mut [f64; 8], lane0: usize, s: &[T]) {
     }
 }
 
-/// The sum of squares of flat elements `[start, end)` (one block), in the documented order.
+/// [`block_sum_body`], compiled for AVX2 where the CPU has it (same bits: IEEE adds and
+/// multiplies in the same order).
 fn block_sum<T: Real>(grads: &[&[T]], offsets: &[usize], start: usize, end: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time just above).
+        #[allow(unsafe_code)]
+        return unsafe { block_sum_avx2(grads, offsets, start, end) };
+    }
+    block_sum_body(grads, offsets, start, end)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn block_sum_avx2<T: Real>(grads: &[&[T]], offsets: &[usize], start: usize, end: usize) -> f64 {
+    block_sum_body(grads, offsets, start, end)
+}
+
+/// The sum of squares of flat elements `[start, end)` (one block), in the documented order.
+#[inline(always)]
+fn block_sum_body<T: Real>(grads: &[&[T]], offsets: &[usize], start: usize, end: usize) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut pos = start;
     while pos < end {
