@@ -264,7 +264,12 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_FLAVOR_KERAS 2
 
 /**
- * TF1 `RMSPropOptimizer`: reserved, not implemented yet (`RMSPROP_ERR_BAD_ENUM`).
+ * TF1 `tf.compat.v1.train.RMSPropOptimizer(learning_rate, decay, momentum, epsilon,
+ * centered)`: the CPU kernels `ApplyRMSProp` / `ApplyCenteredRMSProp` bit for bit
+ * (`ms += (g*g - ms)*(1 - rho)`, `mom = mom*momentum + g*lr/sqrt(ms + eps)`, `var -= mom`,
+ * every operation separately rounded). State: `RMSPROP_NU` is `ms` (TF starts it at 1: set
+ * `initial_scale` 1.0), `RMSPROP_MU` is `mg`, `RMSPROP_TRACE` is `mom` (set a momentum,
+ * 0.0 included, to keep the slot). Set eps (TF1's default is 1e-10).
  */
 #define RMSPROP_FLAVOR_TF1 3
 
@@ -484,19 +489,21 @@ RmspropStatus rmsprop_last_grad_norm(const struct RmspropOptimizer *optimizer, d
 
 /**
  * Choose the framework whose RMSProp the optimizer reproduces: `RMSPROP_FLAVOR_OPTAX`
- * (default) or `RMSPROP_FLAVOR_PYTORCH` (see its constant). With the PyTorch flavor the
+ * (default), `RMSPROP_FLAVOR_PYTORCH` or `RMSPROP_FLAVOR_TF1` (see each constant; with TF1
+ * the options mean TF1's arguments the same way: decay = `decay` (rho), eps = `epsilon`). With the PyTorch flavor the
  * options mean torch's arguments: learning rate = `lr`, decay = `alpha` (set it: torch's
  * default is 0.99, optax's 0.9), eps = `eps` (always outside the square root;
  * `eps_in_sqrt` is unused), momentum = `momentum` (a momentum buffer is used when it is
  * positive), centered, `rmsprop_options_set_weight_decay(.., RMSPROP_WEIGHT_DECAY_COUPLED)` =
  * `weight_decay` (as torch: one fused multiply-add), `rmsprop_options_set_maximize` =
  * `maximize`; nesterov and bias correction must stay off (checked by `rmsprop_create`,
- * `RMSPROP_ERR_INVALID_HYPERPARAMETER`). The clips keep optax's semantics under every
- * flavor. Errors: `RMSPROP_ERR_BAD_ENUM` (unknown or not implemented: `RMSPROP_FLAVOR_KERAS`
- * and `RMSPROP_FLAVOR_TF1` are reserved); otherwise errors as
+ * `RMSPROP_ERR_INVALID_HYPERPARAMETER`; the same for TF1). The clips keep optax's
+ * semantics under every flavor. Errors: `RMSPROP_ERR_BAD_ENUM` (unknown or not
+ * implemented: `RMSPROP_FLAVOR_KERAS` is reserved); otherwise errors as
  * `rmsprop_options_set_learning_rate`.
  */
-RmspropStatus rmsprop_options_set_flavor(struct RmspropOptions *options, RmspropFlavor flavor);
+RmspropStatus rmsprop_options_set_flavor(struct RmspropOptions *options,
+                                         RmspropFlavor flavor);
 
 /**
  * `optax.constant_schedule(value)`.

@@ -97,7 +97,7 @@ WEIGHT_DECAY_DECOUPLED = 1
 FLAVOR_OPTAX = 0
 FLAVOR_PYTORCH = 1
 FLAVOR_KERAS = 2  # reserved: not implemented yet (ERR_BAD_ENUM)
-FLAVOR_TF1 = 3  # reserved: not implemented yet (ERR_BAD_ENUM)
+FLAVOR_TF1 = 3
 
 NU = 1
 MU = 2

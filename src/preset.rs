@@ -20,7 +20,25 @@
 //! `momentum_buffer`; the learning rate is outside the buffer, so changing it between steps
 //! (`torch.optim.lr_scheduler`, here `Optimizer::set_learning_rate`) acts as in torch.
 //!
-//! **Not bit for bit in one place:** torch's CPU `sqrt` is not correctly rounded on this
+//! # TF1 (`tf.compat.v1.train.RMSPropOptimizer`, CPU kernels `ApplyRMSProp` and
+//! `ApplyCenteredRMSProp`, float32 and float64)
+//! Every operation separately rounded (Eigen evaluates these expressions without fusing;
+//! measured against tensorflow-cpu 2.21's kernels: 0 mismatches), the constants cast to the
+//! dtype first, so `1 - rho` is computed in the dtype:
+//!
+//! ```text
+//! ms  = ms + (g*g - ms) * (1 - rho)
+//! mg  = mg + (g - mg) * (1 - rho)                 centered
+//! den = (ms - mg*mg) + eps  |  ms + eps
+//! mom = mom*momentum + (g*lr) / sqrt(den)
+//! var = var - mom
+//! ```
+//!
+//! State: `nu` is TF's `ms` (TF initializes it to ones: set `initial_scale` 1.0), `mu` its
+//! `mg`, `trace` its `mom` (set a momentum, 0.0 included, to keep the slot; without one
+//! `mom` is just this step's term).
+//!
+//! **PyTorch is not bit for bit in one place:** torch's CPU `sqrt` is not correctly rounded on this
 //! build (it differs from IEEE `sqrt` by 1 ulp on about 20% of float32 and 1.4% of float64
 //! inputs: a vendor math routine); the library uses IEEE `sqrt`. Everything else is exact,
 //! so a step differs by at most the effect of one ulp of `avg`, propagated (bounded in
@@ -38,6 +56,8 @@ pub enum Flavor {
     Optax = 0,
     /// `torch.optim.RMSprop`.
     PyTorch = 1,
+    /// TF1 `tf.compat.v1.train.RMSPropOptimizer` (`ApplyRMSProp` / `ApplyCenteredRMSProp`).
+    Tf1 = 3,
 }
 
 impl Flavor {
@@ -46,6 +66,7 @@ impl Flavor {
         match v {
             0 => Some(Flavor::Optax),
             1 => Some(Flavor::PyTorch),
+            3 => Some(Flavor::Tf1),
             _ => None,
         }
     }
@@ -147,6 +168,85 @@ pub(crate) fn torch_leaf<T: Real>(
                 (u, p_dec + u)
             };
             head.dst[i] = if mode == Mode::Step { new_p } else { out };
+        }
+    }
+}
+
+/// The per-step constants of the TF1 flavor, in the compute dtype.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tf1<T> {
+    pub(crate) one_minus_rho: T,
+    pub(crate) eps: T,
+    pub(crate) momentum: T,
+    pub(crate) lr: T,
+    pub(crate) centered: bool,
+    pub(crate) has_mom: bool,
+}
+
+impl<T: Real> Tf1<T> {
+    /// The constants of a step with learning rate `lr`.
+    pub(crate) fn new(c: &crate::config::Config, lr: T) -> Self {
+        Tf1 {
+            one_minus_rho: T::ONE - T::from_f64(c.decay),
+            eps: T::from_f64(c.eps),
+            momentum: T::from_f64(c.momentum.unwrap_or(0.0)),
+            lr,
+            centered: c.centered,
+            has_mom: c.momentum.is_some(),
+        }
+    }
+}
+
+/// One kernel leaf of the TF1 flavor (transforms included).
+#[inline(never)]
+pub(crate) fn tf1_leaf<T: Real>(k: &Tf1<T>, x: &Pre<T>, mode: Mode, at: Place<'_>, b: Bufs<'_, T>) {
+    let mut pos = (b.nu.as_ptr().addr() - at.nu_base) / size_of::<T>();
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (tensor, end) = at.tensor_at(pos);
+        let len = rest.len().min(end - pos);
+        let decay = at.decayed(tensor);
+        let (head, tail) = rest.split_at(len);
+        rest = tail;
+        pos += len;
+        for i in 0..len {
+            let p = if mode == Mode::Step {
+                head.dst[i]
+            } else {
+                T::ZERO
+            };
+            let p_dec = match x.decoupled {
+                Some((wd, lr)) if decay && mode == Mode::Step => p - (p * wd) * lr,
+                _ => p,
+            };
+            let g0 = if mode == Mode::UpdateInPlace {
+                head.dst[i]
+            } else {
+                head.grads[i]
+            };
+            let g = grad(x, g0, p, decay && mode == Mode::Step);
+            let ms = head.nu[i] + (g * g - head.nu[i]) * k.one_minus_rho;
+            head.nu[i] = ms;
+            let den = if k.centered {
+                let mg = head.mu[i] + (g - head.mu[i]) * k.one_minus_rho;
+                head.mu[i] = mg;
+                (ms - mg * mg) + k.eps
+            } else {
+                ms + k.eps
+            };
+            let step = (g * k.lr) / den.sqrt();
+            let mom = if k.has_mom {
+                let m = head.trace[i] * k.momentum + step;
+                head.trace[i] = m;
+                m
+            } else {
+                step
+            };
+            head.dst[i] = if mode == Mode::Step {
+                p_dec - mom
+            } else {
+                -mom
+            };
         }
     }
 }

@@ -176,11 +176,16 @@ fn replay<T: Elem>(fx: &Fx, entry: Entry, threads: usize) -> (u64, u64) {
     if torch {
         o.set_flavor(Flavor::PyTorch).unwrap();
     }
+    let tf1 = fx.get("framework") == "tf1";
+    if tf1 {
+        o.set_flavor(Flavor::Tf1).unwrap();
+    }
     let mut p = p0.clone();
     let (mut worst, mut worst_norm) = (0u64, 0u64);
     for (k, s) in steps.iter().enumerate() {
-        if torch {
-            // torch.optim.lr_scheduler: the learning rate of each step, set between steps.
+        if torch || tf1 {
+            // torch.optim.lr_scheduler / a TF1 learning-rate tensor: the learning rate of
+            // each step, set between steps.
             o.set_learning_rate(LearningRate::Fixed(s.lr)).unwrap();
         }
         assert_eq!(
@@ -348,6 +353,13 @@ fn torch_replays() {
         assert_eq!(load(&name).get("foreach_agrees"), "1", "{name}");
     }
     check_all("torch_", torch_tolerance);
+}
+
+/// TF1's kernels round every operation separately and use IEEE sqrt and division: the
+/// library reproduces them bit for bit, through every entry point (the update is `-mom`).
+#[test]
+fn tf1_replays() {
+    check_all("tf1_", |_| (0, 0));
 }
 
 #[test]

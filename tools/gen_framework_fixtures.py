@@ -4,7 +4,7 @@ transforms in front of optax.rmsprop) and of torch.optim.RMSprop, run by the REA
 frameworks, replayed by tests/framework_conformance.rs without any framework installed.
 
 Requirements (versions that produced the committed fixtures):
-    a venv with jax==0.10.2 optax==0.2.8 torch==2.15 (CPU) numpy
+    a venv with jax==0.10.2 optax==0.2.8 torch==2.15 (CPU) tensorflow-cpu==2.21 numpy
     (XLA:CPU and ATen on x86-64, AVX-512 + FMA, AMD EPYC)
 
 torch cases: torch.optim.RMSprop(params, foreach=False, **kwargs) stepped with the stored
@@ -226,6 +226,68 @@ def run_torch(dtype):
             fh.write(bytes(buf))
 
 
+def tf1_cases():
+    """(name, sizes, steps, kwargs of the kernel, per-step lr function or None)."""
+    small = [1, 7, 0, 33, 5]
+    return [
+        ("tf1_default", small, 20, dict(lr=0.01, rho=0.9, momentum=None, eps=1e-10,
+                                        centered=False), None),
+        ("tf1_mom_centered", small, 20, dict(lr=0.005, rho=0.95, momentum=0.9, eps=1e-6,
+                                             centered=True), None),
+        # A learning rate changed every few steps (tf.compat.v1 passes the current value).
+        ("tf1_mom_sched", small, 24, dict(lr=0.02, rho=0.9, momentum=0.5, eps=1e-10,
+                                          centered=False), lambda k: 0.02 * 0.5 ** (k // 5)),
+    ]
+
+
+def run_tf1(dtype):
+    """The TF1 optimizer's CPU kernels, called eagerly as RMSPropOptimizer calls them:
+    tf.raw_ops.ResourceApplyRMSProp / ResourceApplyCenteredRMSProp (ms starts at ones, mg
+    and mom at zeros; momentum 0.0 where the case has none)."""
+    import tensorflow as tf
+    np_t = np.float32 if dtype == "f32" else np.float64
+    for name, sizes, steps, kw, sched in tf1_cases():
+        rng = np.random.default_rng(sum(map(ord, name)))
+        p0 = [rng.uniform(-2, 2, n).astype(np_t) for n in sizes]
+        var = [tf.Variable(p) for p in p0]
+        ms = [tf.Variable(np.ones(n, np_t)) for n in sizes]
+        mg = [tf.Variable(np.zeros(n, np_t)) for n in sizes]
+        mom = [tf.Variable(np.zeros(n, np_t)) for n in sizes]
+        header = dict(
+            name=name, framework="tf1", dtype=dtype, sizes=",".join(map(str, sizes)),
+            steps=steps, lr=repr(kw["lr"]), schedule="-", decay=repr(kw["rho"]),
+            eps=repr(kw["eps"]), initial_scale="1.0", eps_in_sqrt=0,
+            centered=int(kw["centered"]),
+            momentum=("-" if kw["momentum"] is None else repr(kw["momentum"])),
+            nesterov=0, bias_correction=0, maximize=0, clip="-", global_norm="-",
+            weight_decay="-", wd_kind="coupled", mask="-", grads="normal", flavor="tf1")
+        buf = bytearray((" ".join(f"{k}={v}" for k, v in header.items()) + "\n").encode())
+        for p in p0:
+            buf += p.tobytes()
+        for k in range(steps):
+            lr = sched(k) if sched else kw["lr"]
+            grads = [(rng.standard_normal(n) * [0.0625, 1.0, 4.0][k % 3]).astype(np_t)
+                     for n in sizes]
+            c = lambda x: np.asarray(x, np_t)
+            for i in range(len(sizes)):
+                args = dict(var=var[i].handle, ms=ms[i].handle, mom=mom[i].handle, lr=c(lr),
+                            rho=c(kw["rho"]), momentum=c(kw["momentum"] or 0.0),
+                            epsilon=c(kw["eps"]), grad=grads[i])
+                if kw["centered"]:
+                    tf.raw_ops.ResourceApplyCenteredRMSProp(mg=mg[i].handle, **args)
+                else:
+                    tf.raw_ops.ResourceApplyRMSProp(**args)
+            buf += struct.pack("<dd", lr, float("nan"))
+            for g in grads:
+                buf += g.tobytes()
+            for m in mom:  # the update TF applies: var -= mom
+                buf += (-m.numpy()).astype(np_t).tobytes()
+            for v in var:
+                buf += v.numpy().tobytes()
+        with open(os.path.join(OUT, f"{name}_{dtype}.bin"), "wb") as fh:
+            fh.write(bytes(buf))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtype")
@@ -233,6 +295,7 @@ def main():
     if a.dtype:
         run(a.dtype)
         run_torch(a.dtype)
+        run_tf1(a.dtype)
         return
     os.makedirs(OUT, exist_ok=True)
     for old in os.listdir(OUT):
@@ -242,12 +305,13 @@ def main():
         subprocess.run([sys.executable, __file__, "--dtype", d], check=True)
     import jax
     import optax
+    import tensorflow as tf
     import torch
     files = sorted(x for x in os.listdir(OUT) if x.endswith(".bin"))
     with open(os.path.join(OUT, "MANIFEST"), "w") as fh:
         fh.write(f"# jax {jax.__version__}, optax {optax.__version__}, numpy {np.__version__}, "
                  f"torch {torch.__version__} (CPU capability "
-                 f"{torch.backends.cpu.get_cpu_capability()})\n")
+                 f"{torch.backends.cpu.get_cpu_capability()}), tensorflow-cpu {tf.__version__}\n")
         fh.write("\n".join(files) + "\n")
 
 

@@ -60,7 +60,8 @@ const X_CLIP: u8 = 2;
 const X_GLOBAL_NORM: u8 = 4;
 const X_DECOUPLED: u8 = 8;
 const X_PYTORCH: u8 = 16;
-const X_KNOWN: u8 = 31;
+const X_TF1: u8 = 32;
+const X_KNOWN: u8 = 63;
 
 /// The optional `XFRM` section's content, or `None` when nothing in it is set: flags (u8),
 /// 7 zero bytes, clip, max_norm, weight_decay, last global norm (f64 each; 0 when unset),
@@ -74,7 +75,8 @@ fn xfrm_bytes(t: &Transforms, mask: &[bool], last_norm: f64, flavor: Flavor) -> 
         | (t.clip.is_some() as u8 * X_CLIP)
         | (t.clip_by_global_norm.is_some() as u8 * X_GLOBAL_NORM)
         | ((t.weight_decay_kind == WeightDecayKind::Decoupled) as u8 * X_DECOUPLED)
-        | ((flavor == Flavor::PyTorch) as u8 * X_PYTORCH);
+        | ((flavor == Flavor::PyTorch) as u8 * X_PYTORCH)
+        | ((flavor == Flavor::Tf1) as u8 * X_TF1);
     put_u8(&mut v, flags);
     v.extend_from_slice(&[0; 7]);
     put_f64(&mut v, t.clip.unwrap_or(0.0));
@@ -359,10 +361,11 @@ fn parse_xfrm(x: &mut Rd<'_>, tensors: usize) -> Result<(Transforms, Vec<bool>, 
         mask.push(x.bool("mask entry")?);
     }
     x.finish()?;
-    let flavor = if flags & X_PYTORCH != 0 {
-        Flavor::PyTorch
-    } else {
-        Flavor::Optax
+    let flavor = match (flags & X_PYTORCH != 0, flags & X_TF1 != 0) {
+        (false, false) => Flavor::Optax,
+        (true, false) => Flavor::PyTorch,
+        (false, true) => Flavor::Tf1,
+        (true, true) => return Err(corrupt("XFRM section: two flavors")),
     };
     Ok((t, mask, last_norm, flavor))
 }

@@ -23,7 +23,7 @@ use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
-use crate::preset::{self, Flavor, Torch};
+use crate::preset::{self, Flavor, Tf1, Torch};
 use crate::transform::{self, Place, Pre, Transforms};
 use state::check_counts;
 use threads::Workers;
@@ -299,7 +299,7 @@ impl<T: Real> Optimizer<T> {
     /// `initial_scale` (torch's `square_avg` starts at 0, the default); `nesterov` and
     /// `bias_correction` must be off (torch has neither). On error nothing changes.
     pub fn set_flavor(&mut self, f: Flavor) -> Result<()> {
-        if f == Flavor::PyTorch {
+        if f != Flavor::Optax {
             for (on, name) in [
                 (self.config.nesterov, "nesterov"),
                 (self.config.bias_correction, "bias_correction"),
@@ -307,7 +307,7 @@ impl<T: Real> Optimizer<T> {
                 if on {
                     return Err(Error::InvalidHyperparameter {
                         name,
-                        rule: "off with the PyTorch flavor (torch.optim.RMSprop has none)",
+                        rule: "off with the PyTorch and TF1 flavors (they have none)",
                         value: 1.0,
                     });
                 }
@@ -496,6 +496,12 @@ impl<T: Real> Optimizer<T> {
                     move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::torch_leaf(&t, &x, mode, at, b);
                 parallel::run_flat(exec, leaf, &k, bufs)
             }
+            Some(x) if self.flavor == Flavor::Tf1 => {
+                let t = Tf1::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::tf1_leaf(&t, &x, mode, at, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
             Some(x) => {
                 let leaf =
                     move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
@@ -538,6 +544,12 @@ impl<T: Real> Optimizer<T> {
                 let t = Torch::new(&self.config, -k.neg_lr);
                 let leaf =
                     move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::torch_leaf(&t, &x, mode, at, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+            Some(x) if self.flavor == Flavor::Tf1 => {
+                let t = Tf1::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::tf1_leaf(&t, &x, mode, at, b);
                 parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
             }
             Some(x) => {
