@@ -175,7 +175,7 @@ enum class WeightDecayKind : RmspropWeightDecayKind {
     decoupled = RMSPROP_WEIGHT_DECAY_DECOUPLED
 };
 
-/** Which framework's RMSProp an optimizer reproduces (keras is reserved). */
+/** Which framework's RMSProp an optimizer reproduces. */
 enum class Flavor : RmspropFlavor {
     optax = RMSPROP_FLAVOR_OPTAX,
     pytorch = RMSPROP_FLAVOR_PYTORCH,

@@ -38,6 +38,25 @@
 //! `mg`, `trace` its `mom` (set a momentum, 0.0 included, to keep the slot; without one
 //! `mom` is just this step's term).
 //!
+//! # Keras 3 (`keras.optimizers.RMSprop`, TensorFlow backend, eager `apply_gradients`)
+//! `update_step` as written, each `ops.*` call one separately rounded TensorFlow kernel,
+//! Python-float constants (`rho`, `1 - rho` folded in double, `epsilon`, `momentum`) cast
+//! to the dtype:
+//!
+//! ```text
+//! v   = rho*v + (1 - rho)*(g*g)
+//! a   = rho*a + (1 - rho)*g                       centered
+//! den = (v - a*a) + eps  |  v + eps
+//! inc = (lr*g) / sqrt(den)
+//! m   = momentum*m + inc; var = var - m          momentum > 0;  else var = var - inc
+//! ```
+//!
+//! State: `nu` is Keras' `velocity`, `mu` its `average_gradient`, `trace` its `momentum`.
+//! Keras' `weight_decay` is this library's decoupled decay (`var - var*wd*lr`, applied
+//! first). Keras' jitted path (`jit_compile=True`, the jax backend's `model.fit`) lets XLA
+//! fuse these operations and gives other bits; the eager TensorFlow path is the one
+//! reproduced.
+//!
 //! **PyTorch is not bit for bit in one place:** torch's CPU `sqrt` is not correctly rounded on this
 //! build (it differs from IEEE `sqrt` by 1 ulp on about 20% of float32 and 1.4% of float64
 //! inputs: a vendor math routine); the library uses IEEE `sqrt`. Everything else is exact,
@@ -56,6 +75,8 @@ pub enum Flavor {
     Optax = 0,
     /// `torch.optim.RMSprop`.
     PyTorch = 1,
+    /// Keras 3 `keras.optimizers.RMSprop` (TensorFlow backend, eager).
+    Keras = 2,
     /// TF1 `tf.compat.v1.train.RMSPropOptimizer` (`ApplyRMSProp` / `ApplyCenteredRMSProp`).
     Tf1 = 3,
 }
@@ -66,6 +87,7 @@ impl Flavor {
         match v {
             0 => Some(Flavor::Optax),
             1 => Some(Flavor::PyTorch),
+            2 => Some(Flavor::Keras),
             3 => Some(Flavor::Tf1),
             _ => None,
         }
@@ -246,6 +268,94 @@ pub(crate) fn tf1_leaf<T: Real>(k: &Tf1<T>, x: &Pre<T>, mode: Mode, at: Place<'_
                 p_dec - mom
             } else {
                 -mom
+            };
+        }
+    }
+}
+
+/// The per-step constants of the Keras flavor, in the compute dtype.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keras<T> {
+    pub(crate) rho: T,
+    pub(crate) one_minus_rho: T,
+    pub(crate) eps: T,
+    pub(crate) momentum: T,
+    pub(crate) lr: T,
+    pub(crate) centered: bool,
+    pub(crate) use_momentum: bool,
+}
+
+impl<T: Real> Keras<T> {
+    /// The constants of a step with learning rate `lr`.
+    pub(crate) fn new(c: &crate::config::Config, lr: T) -> Self {
+        let m = c.momentum.unwrap_or(0.0);
+        Keras {
+            rho: T::from_f64(c.decay),
+            one_minus_rho: T::from_f64(1.0 - c.decay),
+            eps: T::from_f64(c.eps),
+            momentum: T::from_f64(m),
+            lr,
+            centered: c.centered,
+            use_momentum: m > 0.0,
+        }
+    }
+}
+
+/// One kernel leaf of the Keras flavor (transforms included).
+#[inline(never)]
+pub(crate) fn keras_leaf<T: Real>(
+    k: &Keras<T>,
+    x: &Pre<T>,
+    mode: Mode,
+    at: Place<'_>,
+    b: Bufs<'_, T>,
+) {
+    let mut pos = (b.nu.as_ptr().addr() - at.nu_base) / size_of::<T>();
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (tensor, end) = at.tensor_at(pos);
+        let len = rest.len().min(end - pos);
+        let decay = at.decayed(tensor);
+        let (head, tail) = rest.split_at(len);
+        rest = tail;
+        pos += len;
+        for i in 0..len {
+            let p = if mode == Mode::Step {
+                head.dst[i]
+            } else {
+                T::ZERO
+            };
+            let p_dec = match x.decoupled {
+                Some((wd, lr)) if decay && mode == Mode::Step => p - (p * wd) * lr,
+                _ => p,
+            };
+            let g0 = if mode == Mode::UpdateInPlace {
+                head.dst[i]
+            } else {
+                head.grads[i]
+            };
+            let g = grad(x, g0, p, decay && mode == Mode::Step);
+            let v = k.rho * head.nu[i] + k.one_minus_rho * (g * g);
+            head.nu[i] = v;
+            let den = if k.centered {
+                let a = k.rho * head.mu[i] + k.one_minus_rho * g;
+                head.mu[i] = a;
+                (v - a * a) + k.eps
+            } else {
+                v + k.eps
+            };
+            let inc = (k.lr * g) / den.sqrt();
+            let step = if k.use_momentum {
+                let m = k.momentum * head.trace[i] + inc;
+                head.trace[i] = m;
+                m
+            } else {
+                inc
+            };
+            head.dst[i] = if mode == Mode::Step {
+                p_dec - step
+            } else {
+                -step
             };
         }
     }

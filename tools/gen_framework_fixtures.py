@@ -4,7 +4,7 @@ transforms in front of optax.rmsprop) and of torch.optim.RMSprop, run by the REA
 frameworks, replayed by tests/framework_conformance.rs without any framework installed.
 
 Requirements (versions that produced the committed fixtures):
-    a venv with jax==0.10.2 optax==0.2.8 torch==2.15 (CPU) tensorflow-cpu==2.21 numpy
+    a venv with jax==0.10.2 optax==0.2.8 torch==2.15 (CPU) tensorflow-cpu==2.21 keras==3.15 numpy
     (XLA:CPU and ATen on x86-64, AVX-512 + FMA, AMD EPYC)
 
 torch cases: torch.optim.RMSprop(params, foreach=False, **kwargs) stepped with the stored
@@ -288,6 +288,64 @@ def run_tf1(dtype):
             fh.write(bytes(buf))
 
 
+def keras_cases():
+    """(name, sizes, steps, keras.optimizers.RMSprop kwargs, schedule or None)."""
+    small = [1, 7, 0, 33, 5]
+    return [
+        ("keras_default", small, 20, dict(learning_rate=0.01), None),
+        ("keras_mom_centered", small, 20,
+         dict(learning_rate=0.005, rho=0.95, momentum=0.9, epsilon=1e-6, centered=True), None),
+        ("keras_wd_mom_sched", small, 24, dict(momentum=0.5, weight_decay=0.01),
+         dict(initial_learning_rate=0.02, decay_steps=5, decay_rate=0.5, staircase=True)),
+    ]
+
+
+def run_keras(dtype):
+    """keras.optimizers.RMSprop on the TensorFlow backend, apply_gradients called eagerly
+    (each ops.* call one TensorFlow kernel; jit_compile / the jax backend fuse differently)."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras
+    keras.config.set_floatx("float32" if dtype == "f32" else "float64")
+    assert keras.backend.backend() == "tensorflow"
+    np_t = np.float32 if dtype == "f32" else np.float64
+    for name, sizes, steps, kw, sched in keras_cases():
+        rng = np.random.default_rng(sum(map(ord, name)))
+        p0 = [rng.uniform(-2, 2, n).astype(np_t) for n in sizes]
+        var = [keras.Variable(p, dtype=dtype.replace("f", "float")) for p in p0]
+        kw = dict(kw)
+        if sched:
+            kw["learning_rate"] = keras.optimizers.schedules.ExponentialDecay(**sched)
+        opt = keras.optimizers.RMSprop(**kw)
+        opt.build(var)
+        mom = kw.get("momentum", 0.0)
+        wd = kw.get("weight_decay")
+        header = dict(
+            name=name, framework="keras", dtype=dtype, sizes=",".join(map(str, sizes)),
+            steps=steps, lr=repr(kw["learning_rate"] if not sched else sched["initial_learning_rate"]),
+            schedule="-", decay=repr(kw.get("rho", 0.9)), eps=repr(kw.get("epsilon", 1e-7)),
+            initial_scale="0.0", eps_in_sqrt=1, centered=int(kw.get("centered", False)),
+            momentum=(repr(mom) if mom > 0 else "-"), nesterov=0, bias_correction=0,
+            maximize=0, clip="-", global_norm="-", weight_decay=(repr(wd) if wd else "-"),
+            wd_kind="decoupled", mask="-", grads="normal", flavor="keras")
+        buf = bytearray((" ".join(f"{k}={v}" for k, v in header.items()) + "\n").encode())
+        for p in p0:
+            buf += p.tobytes()
+        for k in range(steps):
+            lr = float(np.asarray(keras.ops.convert_to_numpy(opt.learning_rate)))
+            grads = [(rng.standard_normal(n) * [0.0625, 1.0, 4.0][k % 3]).astype(np_t)
+                     for n in sizes]
+            opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], var))
+            buf += struct.pack("<dd", lr, float("nan"))
+            for g in grads:
+                buf += g.tobytes()
+            for n in sizes:  # params are compared; no separate update
+                buf += np.zeros(n, np_t).tobytes()
+            for v in var:
+                buf += np.asarray(v.numpy(), np_t).tobytes()
+        with open(os.path.join(OUT, f"{name}_{dtype}.bin"), "wb") as fh:
+            fh.write(bytes(buf))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtype")
@@ -296,6 +354,7 @@ def main():
         run(a.dtype)
         run_torch(a.dtype)
         run_tf1(a.dtype)
+        run_keras(a.dtype)
         return
     os.makedirs(OUT, exist_ok=True)
     for old in os.listdir(OUT):

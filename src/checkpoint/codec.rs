@@ -61,7 +61,8 @@ const X_GLOBAL_NORM: u8 = 4;
 const X_DECOUPLED: u8 = 8;
 const X_PYTORCH: u8 = 16;
 const X_TF1: u8 = 32;
-const X_KNOWN: u8 = 63;
+const X_KERAS: u8 = 64;
+const X_KNOWN: u8 = 127;
 
 /// The optional `XFRM` section's content, or `None` when nothing in it is set: flags (u8),
 /// 7 zero bytes, clip, max_norm, weight_decay, last global norm (f64 each; 0 when unset),
@@ -76,7 +77,8 @@ fn xfrm_bytes(t: &Transforms, mask: &[bool], last_norm: f64, flavor: Flavor) -> 
         | (t.clip_by_global_norm.is_some() as u8 * X_GLOBAL_NORM)
         | ((t.weight_decay_kind == WeightDecayKind::Decoupled) as u8 * X_DECOUPLED)
         | ((flavor == Flavor::PyTorch) as u8 * X_PYTORCH)
-        | ((flavor == Flavor::Tf1) as u8 * X_TF1);
+        | ((flavor == Flavor::Tf1) as u8 * X_TF1)
+        | ((flavor == Flavor::Keras) as u8 * X_KERAS);
     put_u8(&mut v, flags);
     v.extend_from_slice(&[0; 7]);
     put_f64(&mut v, t.clip.unwrap_or(0.0));
@@ -361,11 +363,16 @@ fn parse_xfrm(x: &mut Rd<'_>, tensors: usize) -> Result<(Transforms, Vec<bool>, 
         mask.push(x.bool("mask entry")?);
     }
     x.finish()?;
-    let flavor = match (flags & X_PYTORCH != 0, flags & X_TF1 != 0) {
-        (false, false) => Flavor::Optax,
-        (true, false) => Flavor::PyTorch,
-        (false, true) => Flavor::Tf1,
-        (true, true) => return Err(corrupt("XFRM section: two flavors")),
+    let flavor = match (
+        flags & X_PYTORCH != 0,
+        flags & X_TF1 != 0,
+        flags & X_KERAS != 0,
+    ) {
+        (false, false, false) => Flavor::Optax,
+        (true, false, false) => Flavor::PyTorch,
+        (false, true, false) => Flavor::Tf1,
+        (false, false, true) => Flavor::Keras,
+        _ => return Err(corrupt("XFRM section: more than one flavor")),
     };
     Ok((t, mask, last_norm, flavor))
 }

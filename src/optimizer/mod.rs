@@ -23,7 +23,7 @@ use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
-use crate::preset::{self, Flavor, Tf1, Torch};
+use crate::preset::{self, Flavor, Keras, Tf1, Torch};
 use crate::transform::{self, Place, Pre, Transforms};
 use state::check_counts;
 use threads::Workers;
@@ -502,6 +502,12 @@ impl<T: Real> Optimizer<T> {
                     move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::tf1_leaf(&t, &x, mode, at, b);
                 parallel::run_flat(exec, leaf, &k, bufs)
             }
+            Some(x) if self.flavor == Flavor::Keras => {
+                let t = Keras::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::keras_leaf(&t, &x, mode, at, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
             Some(x) => {
                 let leaf =
                     move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
@@ -550,6 +556,12 @@ impl<T: Real> Optimizer<T> {
                 let t = Tf1::new(&self.config, -k.neg_lr);
                 let leaf =
                     move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::tf1_leaf(&t, &x, mode, at, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+            Some(x) if self.flavor == Flavor::Keras => {
+                let t = Keras::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::keras_leaf(&t, &x, mode, at, b);
                 parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
             }
             Some(x) => {

@@ -701,8 +701,8 @@ static void options_suite(void) {
           rmsprop_options_set_weight_decay(o, 0.1, 7));
     OCASE(o, "options_set_weight_decay: NaN", RMSPROP_ERR_INVALID_HYPERPARAMETER, "weight_decay",
           rmsprop_options_set_weight_decay(o, NAN, RMSPROP_WEIGHT_DECAY_DECOUPLED));
-    OCASE(o, "options_set_flavor: reserved (Keras)", RMSPROP_ERR_BAD_ENUM, "flavor",
-          rmsprop_options_set_flavor(o, RMSPROP_FLAVOR_KERAS));
+    OCASE(o, "options_set_flavor: past the last flavor", RMSPROP_ERR_BAD_ENUM, "flavor",
+          rmsprop_options_set_flavor(o, RMSPROP_FLAVOR_TF1 + 1));
     OCASE(o, "options_set_flavor: unknown", RMSPROP_ERR_BAD_ENUM, "flavor",
           rmsprop_options_set_flavor(o, -1));
     /* The PyTorch flavor has no nesterov: create refuses it, nothing is allocated. */
