@@ -79,6 +79,16 @@ typedef struct RmspropSchedule RmspropSchedule;
 typedef int32_t RmspropStatus;
 
 /**
+ * How weight decay is applied (an `int32_t` in the ABI).
+ */
+typedef int32_t RmspropWeightDecayKind;
+
+/**
+ * Which framework's RMSProp an optimizer computes (an `int32_t` in the ABI).
+ */
+typedef int32_t RmspropFlavor;
+
+/**
  * Element type of an optimizer (an `int32_t` in the ABI).
  */
 typedef int32_t RmspropDtype;
@@ -231,6 +241,63 @@ typedef int32_t RmspropComponent;
 #define RMSPROP_DTYPE_F16 4
 
 /**
+ * Added to the gradient before the moments, `g + wd * p`: optax
+ * `chain(masked(add_decayed_weights(wd), mask), rmsprop(...))`, PyTorch
+ * `RMSprop(weight_decay=wd)`.
+ */
+#define RMSPROP_WEIGHT_DECAY_COUPLED 0
+
+/**
+ * Applied to the parameters, scaled by the learning rate, before the update is added:
+ * `p = p - (p * wd) * lr` (Keras 3 `weight_decay`, AdamW style).
+ */
+#define RMSPROP_WEIGHT_DECAY_DECOUPLED 1
+
+/**
+ * `optax.rmsprop` (the default).
+ */
+#define RMSPROP_FLAVOR_OPTAX 0
+
+/**
+ * `torch.optim.RMSprop(lr, alpha=decay, eps, weight_decay, momentum, centered, maximize)`
+ * on CPU: torch's operation order and roundings (division `g / avg`, fused multiply-adds
+ * where ATen fuses, momentum buffer *before* the learning rate: `buf = m*buf + g/avg;
+ * p -= lr*buf`). State: `RMSPROP_NU` is torch's `square_avg`, `RMSPROP_MU` its `grad_avg`,
+ * `RMSPROP_TRACE` its `momentum_buffer`; `rmsprop_set_learning_rate` between steps sets
+ * the next step's `lr`, as `torch.optim.lr_scheduler` does. Bit for bit except torch's CPU
+ * `sqrt`, which is not correctly rounded (1 ulp on about 20% of float32 inputs): the
+ * library's IEEE sqrt leaves a few ulps over 20 steps (measured, tested). The update entry
+ * points write the update torch adds (`-lr*buf`, rounded); only the step entry points give
+ * torch's parameters bit for bit with momentum (torch fuses that product into the add).
+ */
+#define RMSPROP_FLAVOR_PYTORCH 1
+
+/**
+ * Keras 3 `keras.optimizers.RMSprop(learning_rate, rho, momentum, epsilon, centered,
+ * weight_decay)` on the TensorFlow backend with eager `apply_gradients`: its `update_step`
+ * bit for bit (`v = rho*v + (1-rho)*g*g`, `inc = lr*g / sqrt(v + eps)`, `m = momentum*m +
+ * inc`, `var -= m`, every operation separately rounded; eps inside the sqrt; set eps to
+ * Keras' 1e-7). `weight_decay` is `RMSPROP_WEIGHT_DECAY_DECOUPLED` (Keras applies
+ * `var - var*wd*lr` first). State: `RMSPROP_NU` = `velocity`, `RMSPROP_MU` =
+ * `average_gradient`, `RMSPROP_TRACE` = `momentum`. Keras' jitted path (`jit_compile`, the
+ * jax backend's `model.fit`) fuses operations and gives other bits. Keras' own
+ * `clipnorm`/`clipvalue`/`global_clipnorm` formulas are not reproduced (the clips here are
+ * optax's). Measured bit-exact except float64 with a schedule and weight decay together
+ * (about 5e-10 relative after 24 steps, not yet explained).
+ */
+#define RMSPROP_FLAVOR_KERAS 2
+
+/**
+ * TF1 `tf.compat.v1.train.RMSPropOptimizer(learning_rate, decay, momentum, epsilon,
+ * centered)`: the CPU kernels `ApplyRMSProp` / `ApplyCenteredRMSProp` bit for bit
+ * (`ms += (g*g - ms)*(1 - rho)`, `mom = mom*momentum + g*lr/sqrt(ms + eps)`, `var -= mom`,
+ * every operation separately rounded). State: `RMSPROP_NU` is `ms` (TF starts it at 1: set
+ * `initial_scale` 1.0), `RMSPROP_MU` is `mg`, `RMSPROP_TRACE` is `mom` (set a momentum,
+ * 0.0 included, to keep the slot). Set eps (TF1's default is 1e-10).
+ */
+#define RMSPROP_FLAVOR_TF1 3
+
+/**
  * `nu`, the EMA of squared gradients (always present).
  */
 #define RMSPROP_NU 1
@@ -380,6 +447,89 @@ RmspropStatus rmsprop_options_set_bias_correction(struct RmspropOptions *options
 RmspropStatus rmsprop_options_set_skip_non_finite(struct RmspropOptions *options, bool skip);
 
 /**
+ * Set weight decay: factor `weight_decay` (finite, any sign as optax allows; 0 = off, the
+ * default) applied as `kind` (`RMSPROP_WEIGHT_DECAY_COUPLED` or
+ * `RMSPROP_WEIGHT_DECAY_DECOUPLED`). Weight decay needs the parameters, so an optimizer
+ * with it accepts only the step entry points (`rmsprop_step*`); the update entry points
+ * return `RMSPROP_ERR_NO_SUCH_STATE`. Which tensors are decayed: `rmsprop_set_weight_decay_mask`
+ * (default: all). Errors: `RMSPROP_ERR_BAD_ENUM` (unknown `kind`); otherwise errors as
+ * `rmsprop_options_set_learning_rate` (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for a
+ * non-finite factor). Nothing changes on error.
+ */
+RmspropStatus rmsprop_options_set_weight_decay(struct RmspropOptions *options,
+                                               double weight_decay,
+                                               RmspropWeightDecayKind kind);
+
+/**
+ * Negate the gradients before everything else (PyTorch `maximize=True`: the step then
+ * ascends). Default false. Errors as `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_maximize(struct RmspropOptions *options, bool maximize);
+
+/**
+ * Clip each gradient element to `[-max_delta, max_delta]` (`optax.clip(max_delta)`, after
+ * the global-norm clip, before weight decay). `max_delta` must be `>= 0`; `INFINITY` turns
+ * clipping off (the default). Errors as `rmsprop_options_set_learning_rate`
+ * (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for NaN or a negative value).
+ */
+RmspropStatus rmsprop_options_set_clip(struct RmspropOptions *options, double max_delta);
+
+/**
+ * Rescale the gradients when their global L2 norm over all tensors is not below
+ * `max_norm`: `g = (g / norm) * max_norm` (`optax.clip_by_global_norm(max_norm)`, exactly
+ * its `select(norm < max_norm, g, (g / norm) * max_norm)`). The norm is computed in one
+ * extra read of the gradients, summed in `double` in a fixed order of the flat element
+ * index (blocks of 4096 elements, eight lanes per block, blocks added in order), so it is
+ * bit-identical for every thread count and entry point; it is then rounded once to the
+ * dtype (optax sums in the dtype in XLA's order: at most 1 ulp apart, measured).
+ * `rmsprop_last_grad_norm` reads it back. `max_norm` must be `>= 0`; `INFINITY` turns the
+ * clip off (the default; optax with an infinite `max_norm` differs only when the norm is
+ * itself infinite or NaN). Errors as `rmsprop_options_set_learning_rate`
+ * (`RMSPROP_ERR_INVALID_HYPERPARAMETER` for NaN or a negative value).
+ */
+RmspropStatus rmsprop_options_set_clip_by_global_norm(struct RmspropOptions *options,
+                                                      double max_norm);
+
+/**
+ * Choose which tensors weight decay applies to (optax `add_decayed_weights(wd, mask)`,
+ * PyTorch parameter groups with and without `weight_decay`): `mask[i]` true decays tensor
+ * `i`. `n_tensors` must equal the optimizer's tensor count, and each
+ * `mask[i]` be a C `bool` (0 or 1); `n_tensors` 0 (any `mask`, NULL included) restores the
+ * default (every tensor decayed). The mask is copied; it is saved in checkpoints. Errors: `RMSPROP_ERR_LENGTH_MISMATCH` (wrong `n_tensors`),
+ * `RMSPROP_ERR_NULL_POINTER` (`mask` NULL with `n_tensors` > 0); otherwise errors as
+ * `rmsprop_reset`.
+ * Threading: exclusive.
+ */
+RmspropStatus rmsprop_set_weight_decay_mask(struct RmspropOptimizer *optimizer,
+                                            const bool *mask,
+                                            size_t n_tensors);
+
+/**
+ * The global L2 norm of the gradients of the last applied step, as
+ * `rmsprop_options_set_clip_by_global_norm` computed and used it (rounded to the dtype),
+ * into `*out`; NaN until a step ran with that clip set. Errors as `rmsprop_dtype`.
+ */
+RmspropStatus rmsprop_last_grad_norm(const struct RmspropOptimizer *optimizer, double *out);
+
+/**
+ * Choose the framework whose RMSProp the optimizer reproduces: `RMSPROP_FLAVOR_OPTAX`
+ * (default), `RMSPROP_FLAVOR_PYTORCH`, `RMSPROP_FLAVOR_KERAS` or `RMSPROP_FLAVOR_TF1` (see
+ * each constant; with Keras and TF1 the options mean their arguments the same way: decay =
+ * `rho`/`decay`, eps = `epsilon`). With the PyTorch flavor the
+ * options mean torch's arguments: learning rate = `lr`, decay = `alpha` (set it: torch's
+ * default is 0.99, optax's 0.9), eps = `eps` (always outside the square root;
+ * `eps_in_sqrt` is unused), momentum = `momentum` (a momentum buffer is used when it is
+ * positive), centered, `rmsprop_options_set_weight_decay(.., RMSPROP_WEIGHT_DECAY_COUPLED)` =
+ * `weight_decay` (as torch: one fused multiply-add), `rmsprop_options_set_maximize` =
+ * `maximize`; nesterov and bias correction must stay off (checked by `rmsprop_create`,
+ * `RMSPROP_ERR_INVALID_HYPERPARAMETER`; the same for TF1). The clips keep optax's
+ * semantics under every flavor. Errors: `RMSPROP_ERR_BAD_ENUM` (unknown value); otherwise
+ * errors as
+ * `rmsprop_options_set_learning_rate`.
+ */
+RmspropStatus rmsprop_options_set_flavor(struct RmspropOptions *options, RmspropFlavor flavor);
+
+/**
  * `optax.constant_schedule(value)`.
  *
  * Every `rmsprop_schedule_*` constructor: on success `*out` owns a new schedule (free it
@@ -520,8 +670,9 @@ void rmsprop_schedule_free(struct RmspropSchedule *schedule);
  * Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (`options`, `sizes`, `out`),
  * `RMSPROP_ERR_BAD_ENUM` (dtype), `RMSPROP_ERR_OVERFLOW` (the total size or the state's
  * byte size overflows; `num_tensors` too large for the `sizes` array; a pointer range wraps
- * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated);
- * `*out` untouched on error. Any thread.
+ * the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated),
+ * `RMSPROP_ERR_INVALID_HYPERPARAMETER` (`RMSPROP_FLAVOR_PYTORCH` with nesterov or bias
+ * correction set, see `rmsprop_options_set_flavor`); `*out` untouched on error. Any thread.
  */
 RmspropStatus rmsprop_create(const struct RmspropOptions *options,
                              const size_t *sizes,
@@ -581,7 +732,9 @@ RmspropStatus rmsprop_tensor_size(const struct RmspropOptimizer *optimizer,
  * pointer argument is NULL, misaligned, or its range wraps the address space),
  * `RMSPROP_ERR_OVERLAP`, `RMSPROP_ERR_LENGTH_MISMATCH` (`n` must equal the layout's total),
  * `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (another call is running
- * on this handle), `RMSPROP_ERR_POISONED`; on error nothing is written and the state is
+ * on this handle), `RMSPROP_ERR_POISONED`, `RMSPROP_ERR_NO_SUCH_STATE` (update entry points
+ * only: weight decay is set and needs the parameters, which only `rmsprop_step*` receive;
+ * see `rmsprop_options_set_weight_decay`); on error nothing is written and the state is
  * unchanged.
  * Threading: exclusive use of the handle; runs on the handle's worker threads.
  */

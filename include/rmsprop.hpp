@@ -173,6 +173,21 @@ enum class Dtype : RmspropDtype {
 /** A state component: optax's nu, mu (centered only), trace (momentum only). */
 enum class Component : RmspropComponent { nu = RMSPROP_NU, mu = RMSPROP_MU, trace = RMSPROP_TRACE };
 
+/** How weight decay is applied: coupled (g + wd*p, optax add_decayed_weights / PyTorch)
+    or decoupled (p - p*wd*lr before the update, Keras 3). */
+enum class WeightDecayKind : RmspropWeightDecayKind {
+    coupled = RMSPROP_WEIGHT_DECAY_COUPLED,
+    decoupled = RMSPROP_WEIGHT_DECAY_DECOUPLED
+};
+
+/** Which framework's RMSProp an optimizer reproduces. */
+enum class Flavor : RmspropFlavor {
+    optax = RMSPROP_FLAVOR_OPTAX,
+    pytorch = RMSPROP_FLAVOR_PYTORCH,
+    keras = RMSPROP_FLAVOR_KERAS,
+    tf1 = RMSPROP_FLAVOR_TF1
+};
+
 /** The outcome of a successful update or step. */
 enum class StepResult {
     applied,           ///< RMSPROP_OK
@@ -338,6 +353,21 @@ public:
     Options &bias_correction(bool v) { return set(rmsprop_options_set_bias_correction(get(), v)); }
     /** Skip steps with NaN/inf gradients (StepResult::skipped_non_finite). */
     Options &skip_non_finite(bool v) { return set(rmsprop_options_set_skip_non_finite(get(), v)); }
+    /** Gradient transforms, applied in optax.chain order before the step. */
+    Options &weight_decay(double wd, WeightDecayKind kind = WeightDecayKind::coupled) {
+        return set(rmsprop_options_set_weight_decay(get(), wd, static_cast<RmspropWeightDecayKind>(kind)));
+    }
+    Options &maximize(bool v) { return set(rmsprop_options_set_maximize(get(), v)); }
+    /** Reproduce another framework's RMSProp (Flavor::pytorch: torch.optim.RMSprop). */
+    Options &flavor(Flavor f) {
+        return set(rmsprop_options_set_flavor(get(), static_cast<RmspropFlavor>(f)));
+    }
+    /** optax.clip(max_delta); INFINITY = off. */
+    Options &clip(double max_delta) { return set(rmsprop_options_set_clip(get(), max_delta)); }
+    /** optax.clip_by_global_norm(max_norm); INFINITY = off. */
+    Options &clip_by_global_norm(double max_norm) {
+        return set(rmsprop_options_set_clip_by_global_norm(get(), max_norm));
+    }
 
     RmspropOptions *get() const noexcept { return handle_.get(); }
 
@@ -634,6 +664,21 @@ public:
 
     /** Worker threads: 0 = rayon's global pool, 1 = the calling thread, n = own pool of n. */
     void set_threads(std::size_t n) { detail::check(rmsprop_set_threads(h(), n)); }
+
+    // ---- gradient transforms ----
+
+    /** Which tensors weight decay applies to (one flag per tensor; empty = all). */
+    void set_weight_decay_mask(const std::vector<bool> &mask) {
+        std::unique_ptr<bool[]> m(new bool[mask.size() ? mask.size() : 1]);
+        for (std::size_t i = 0; i < mask.size(); ++i) m[i] = mask[i];
+        detail::check(rmsprop_set_weight_decay_mask(h(), m.get(), mask.size()));
+    }
+    /** The global gradient norm of the last step (NaN until clip_by_global_norm ran). */
+    double last_grad_norm() const {
+        double v = 0;
+        detail::check(rmsprop_last_grad_norm(h(), &v));
+        return v;
+    }
     std::size_t threads() const {
         std::size_t v = 0;
         detail::check(rmsprop_get_threads(h(), &v));

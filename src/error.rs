@@ -61,4 +61,9 @@ pub enum Error {
         /// Why rayon refused.
         reason: String,
     },
+    /// Weight decay is set, and the entry point does not receive the parameters.
+    #[error(
+        "weight decay needs the parameters: use a step entry point (the update entry points do not receive them)"
+    )]
+    NeedsParams,
 }

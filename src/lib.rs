@@ -8,6 +8,11 @@
 //! - [`schedule`]: optax's learning-rate schedules, formulas and count semantics.
 //! - [`element`]: the element types (`f32`, `f64`), their dtype tags and byte encoding, the
 //!   arithmetic the kernels use, and the seam between parameter and state types.
+//! - [`lowp`]: `bfloat16` and `float16` ([`Bf16`], [`F16`]), every operation rounded to
+//!   the type as XLA:CPU computes jitted optax.
+//! - [`transform`]: gradient transforms in optax's chain order (maximize, clip by global
+//!   norm, clip, weight decay) applied inside the step.
+//! - [`preset`]: other frameworks' RMSProp (PyTorch, Keras 3, TF1), [`Flavor`].
 //! - [`kernel`]: the fused one-pass kernel, specialised per configuration, compiled per
 //!   instruction set and chosen at run time, and split over threads ([`kernel::split`]).
 //! - [`optimizer`]: layout, state and the step entry points: the safe core API.
@@ -47,8 +52,10 @@ mod fork;
 pub mod kernel;
 pub mod lowp;
 pub mod optimizer;
+pub mod preset;
 pub mod quant;
 pub mod schedule;
+pub mod transform;
 
 pub mod capi;
 
@@ -63,4 +70,6 @@ pub use element::{Dtype, Element, Real, StateOf};
 pub use error::{Error, Result};
 pub use lowp::{Bf16, F16};
 pub use optimizer::{Component, Counts, Layout, Optimizer, Outcome, State, Threads};
+pub use preset::Flavor;
 pub use schedule::Schedule;
+pub use transform::{Transforms, WeightDecayKind};

@@ -73,6 +73,14 @@ _SIGNATURES = {
     "rmsprop_options_set_nesterov": (_Status, [_OptionsP, c_bool]),
     "rmsprop_options_set_bias_correction": (_Status, [_OptionsP, c_bool]),
     "rmsprop_options_set_skip_non_finite": (_Status, [_OptionsP, c_bool]),
+    # presets and gradient transforms
+    "rmsprop_options_set_weight_decay": (_Status, [_OptionsP, c_double, c_int32]),
+    "rmsprop_options_set_maximize": (_Status, [_OptionsP, c_bool]),
+    "rmsprop_options_set_flavor": (_Status, [_OptionsP, c_int32]),
+    "rmsprop_options_set_clip": (_Status, [_OptionsP, c_double]),
+    "rmsprop_options_set_clip_by_global_norm": (_Status, [_OptionsP, c_double]),
+    "rmsprop_set_weight_decay_mask": (_Status, [_OptimizerP, POINTER(c_bool), c_size_t]),
+    "rmsprop_last_grad_norm": (_Status, [_OptimizerP, POINTER(c_double)]),
     # schedules
     "rmsprop_schedule_constant": (_Status, [c_double, POINTER(_ScheduleP)]),
     "rmsprop_schedule_linear": (_Status, [c_double, c_double, c_int64, c_int64, POINTER(_ScheduleP)]),

@@ -79,7 +79,18 @@ from ._capi import (  # noqa: F401  (re-exported: the low-level API in one modul
     version_number,
 )
 from .constants import *  # noqa: F401,F403  (OK, ERR_*, DTYPE_*, NU, MU, TRACE, HEADER_CONSTANTS)
-from .constants import DTYPE_BF16, DTYPE_F16, DTYPE_F32, DTYPE_F64, MU, NU, OK, TRACE  # noqa: F401
+from .constants import (  # noqa: F401
+    DTYPE_BF16,
+    DTYPE_F16,
+    DTYPE_F32,
+    DTYPE_F64,
+    FLAVOR_OPTAX,
+    MU,
+    NU,
+    OK,
+    TRACE,
+    WEIGHT_DECAY_COUPLED,
+)
 from .errors import *  # noqa: F401,F403
 from .errors import ERRORS, RmspropError, _make_error  # noqa: F401
 
@@ -303,6 +314,12 @@ class Options(_Handle):
         nesterov: bool = False,
         bias_correction: bool = False,
         skip_non_finite: bool = False,
+        weight_decay: float = 0.0,
+        weight_decay_kind: int = WEIGHT_DECAY_COUPLED,
+        maximize: bool = False,
+        clip: float = float("inf"),
+        clip_by_global_norm: float = float("inf"),
+        flavor: int = FLAVOR_OPTAX,
     ):
         out = _OptionsP()
         _call("rmsprop_options_new", 0.001, byref(out))
@@ -318,6 +335,11 @@ class Options(_Handle):
             _call("rmsprop_options_set_nesterov", self, bool(nesterov))
             _call("rmsprop_options_set_bias_correction", self, bool(bias_correction))
             _call("rmsprop_options_set_skip_non_finite", self, bool(skip_non_finite))
+            _call("rmsprop_options_set_weight_decay", self, float(weight_decay), int(weight_decay_kind))
+            _call("rmsprop_options_set_maximize", self, bool(maximize))
+            _call("rmsprop_options_set_clip", self, float(clip))
+            _call("rmsprop_options_set_clip_by_global_norm", self, float(clip_by_global_norm))
+            _call("rmsprop_options_set_flavor", self, int(flavor))
         except Exception:
             self.close()
             raise
@@ -518,6 +540,18 @@ class Optimizer(_Handle):
 
     def reset(self) -> None:
         _call("rmsprop_reset", self)
+
+    def set_weight_decay_mask(self, mask: Sequence[bool]) -> None:
+        """Which tensors weight decay applies to (one flag per tensor; empty = all)."""
+        m = (c_bool * max(len(mask), 1))(*[bool(x) for x in mask])
+        _call("rmsprop_set_weight_decay_mask", self, m, len(mask))
+
+    @property
+    def last_grad_norm(self) -> float:
+        """The global gradient norm of the last step (NaN until clip_by_global_norm ran)."""
+        out = c_double()
+        _call("rmsprop_last_grad_norm", self, byref(out))
+        return out.value
 
     @property
     def skipped_steps(self) -> int:

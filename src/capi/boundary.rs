@@ -51,6 +51,7 @@ impl CError {
                 Error::LayoutOverflow => RMSPROP_ERR_OVERFLOW,
                 Error::ThreadPool { .. } => RMSPROP_ERR_THREADS,
                 Error::OutOfMemory { .. } => RMSPROP_ERR_OUT_OF_MEMORY,
+                Error::NeedsParams => RMSPROP_ERR_NO_SUCH_STATE,
             },
             CError::Null(_) => RMSPROP_ERR_NULL_POINTER,
             CError::Misaligned(_) => RMSPROP_ERR_MISALIGNED,

@@ -142,8 +142,9 @@ pub(crate) fn new_handle(engine: Engine) -> Box<RmspropOptimizer> {
 /// Errors: `RMSPROP_ERR_NULL_POINTER`, `RMSPROP_ERR_MISALIGNED` (`options`, `sizes`, `out`),
 /// `RMSPROP_ERR_BAD_ENUM` (dtype), `RMSPROP_ERR_OVERFLOW` (the total size or the state's
 /// byte size overflows; `num_tensors` too large for the `sizes` array; a pointer range wraps
-/// the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated);
-/// `*out` untouched on error. Any thread.
+/// the address space), `RMSPROP_ERR_OUT_OF_MEMORY` (the state cannot be allocated),
+/// `RMSPROP_ERR_INVALID_HYPERPARAMETER` (`RMSPROP_FLAVOR_PYTORCH` with nesterov or bias
+/// correction set, see `rmsprop_options_set_flavor`); `*out` untouched on error. Any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmsprop_create(
     options: *const RmspropOptions,
@@ -159,6 +160,8 @@ pub extern "C" fn rmsprop_create(
         check_out(out, "out")?;
         let mut engine = Engine::new(dtype_arg(dtype)?, o.config.clone(), sizes)?;
         with_any!(&mut engine, e => e.set_skip_non_finite(o.skip_non_finite));
+        with_any!(&mut engine, e => e.set_transforms(o.transforms))?;
+        with_any!(&mut engine, e => e.set_flavor(o.flavor))?;
         write_box(out, "out", new_handle(engine))
     })
 }

@@ -39,6 +39,9 @@ pub mod dtype;
 /// 4. Options: every `optax.rmsprop` argument.
 pub mod options;
 
+/// 4b. Gradient transforms: clipping, weight decay, maximize.
+pub mod transforms;
+
 /// 5. Learning-rate schedules.
 pub mod schedules;
 

@@ -14,6 +14,8 @@ use crate::config::{Config, LearningRate};
 pub struct RmspropOptions {
     pub(crate) config: Config,
     pub(crate) skip_non_finite: bool,
+    pub(crate) transforms: crate::transform::Transforms,
+    pub(crate) flavor: crate::preset::Flavor,
 }
 
 /// Resolve an options pointer for reading (the one pointer rule).
@@ -24,7 +26,7 @@ pub(crate) fn options_ref<'a>(o: *const RmspropOptions) -> Result<&'a RmspropOpt
 }
 
 /// Run `f` on the options behind `o` (checked by the one pointer rule).
-fn with_options(
+pub(crate) fn with_options(
     o: *mut RmspropOptions,
     f: impl FnOnce(&mut RmspropOptions) -> Result<(), CError>,
 ) -> RmspropStatus {
@@ -68,6 +70,8 @@ pub extern "C" fn rmsprop_options_new(
         let o = Box::new(RmspropOptions {
             config: Config::new(learning_rate),
             skip_non_finite: false,
+            transforms: Default::default(),
+            flavor: Default::default(),
         });
         write_box(out, "out", o)
     })

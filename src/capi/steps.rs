@@ -188,7 +188,9 @@ fn list_call<T: Elem>(
 /// pointer argument is NULL, misaligned, or its range wraps the address space),
 /// `RMSPROP_ERR_OVERLAP`, `RMSPROP_ERR_LENGTH_MISMATCH` (`n` must equal the layout's total),
 /// `RMSPROP_ERR_WRONG_DTYPE` (an f64 optimizer), `RMSPROP_ERR_BUSY` (another call is running
-/// on this handle), `RMSPROP_ERR_POISONED`; on error nothing is written and the state is
+/// on this handle), `RMSPROP_ERR_POISONED`, `RMSPROP_ERR_NO_SUCH_STATE` (update entry points
+/// only: weight decay is set and needs the parameters, which only `rmsprop_step*` receive;
+/// see `rmsprop_options_set_weight_decay`); on error nothing is written and the state is
 /// unchanged.
 /// Threading: exclusive use of the handle; runs on the handle's worker threads.
 #[unsafe(no_mangle)]

@@ -133,6 +133,11 @@ impl<'a> Rd<'a> {
         Ok(Rd::new(self.take(len, what)?, what))
     }
 
+    /// `true` when every byte has been read.
+    pub(super) fn is_empty(&self) -> bool {
+        self.b.is_empty()
+    }
+
     pub(super) fn finish(&self) -> Result<()> {
         if self.b.is_empty() {
             Ok(())

@@ -1,14 +1,19 @@
 //! Version 1's sections: `CONF` (configuration), `LAYT` (dtype, layout), `STAT` (counts,
-//! skip counter, buffers), encoded and decoded (`docs/checkpoint-format.md`).
+//! skip counter, buffers), encoded and decoded (`docs/checkpoint-format.md`); then the
+//! optional `XFRM` section (gradient transforms), present only when some are set.
 
 use std::io::{self, Write};
 
 use super::bytes::{Rd, put_f64, put_i32, put_len, put_opt_f64, put_u8, put_u64};
-use super::format::{CrcWriter, SECTION_HEAD, TAG_CONF, TAG_LAYT, TAG_STAT, write_header};
+use super::format::{
+    CrcWriter, SECTION_HEAD, TAG_CONF, TAG_LAYT, TAG_STAT, TAG_XFRM, write_header,
+};
 use super::schedule_codec::{get_schedule, put_schedule};
 use super::{CheckpointError, Dtype, Element, Result, corrupt};
 use crate::config::{Config, LearningRate};
 use crate::optimizer::{Counts, Optimizer, State};
+use crate::preset::Flavor;
+use crate::transform::{Transforms, WeightDecayKind};
 
 const FLAG_EPS_IN_SQRT: u8 = 1;
 const FLAG_CENTERED: u8 = 2;
@@ -50,6 +55,41 @@ fn conf_bytes(c: &Config, skip_non_finite: bool) -> Vec<u8> {
     v
 }
 
+const X_MAXIMIZE: u8 = 1;
+const X_CLIP: u8 = 2;
+const X_GLOBAL_NORM: u8 = 4;
+const X_DECOUPLED: u8 = 8;
+const X_PYTORCH: u8 = 16;
+const X_TF1: u8 = 32;
+const X_KERAS: u8 = 64;
+const X_KNOWN: u8 = 127;
+
+/// The optional `XFRM` section's content, or `None` when nothing in it is set: flags (u8),
+/// 7 zero bytes, clip, max_norm, weight_decay, last global norm (f64 each; 0 when unset),
+/// mask length (u64: 0 or the tensor count), one byte (0 or 1) per mask entry.
+fn xfrm_bytes(t: &Transforms, mask: &[bool], last_norm: f64, flavor: Flavor) -> Option<Vec<u8>> {
+    if t.is_identity() && mask.is_empty() && last_norm.is_nan() && flavor == Flavor::Optax {
+        return None;
+    }
+    let mut v = Vec::with_capacity(48 + mask.len());
+    let flags = (t.maximize as u8 * X_MAXIMIZE)
+        | (t.clip.is_some() as u8 * X_CLIP)
+        | (t.clip_by_global_norm.is_some() as u8 * X_GLOBAL_NORM)
+        | ((t.weight_decay_kind == WeightDecayKind::Decoupled) as u8 * X_DECOUPLED)
+        | ((flavor == Flavor::PyTorch) as u8 * X_PYTORCH)
+        | ((flavor == Flavor::Tf1) as u8 * X_TF1)
+        | ((flavor == Flavor::Keras) as u8 * X_KERAS);
+    put_u8(&mut v, flags);
+    v.extend_from_slice(&[0; 7]);
+    put_f64(&mut v, t.clip.unwrap_or(0.0));
+    put_f64(&mut v, t.clip_by_global_norm.unwrap_or(0.0));
+    put_f64(&mut v, t.weight_decay);
+    put_f64(&mut v, last_norm);
+    put_len(&mut v, mask.len());
+    v.extend(mask.iter().map(|&m| m as u8));
+    Some(v)
+}
+
 /// The `LAYT` section's content.
 fn layt_bytes<T: Element>(opt: &Optimizer<T>) -> Vec<u8> {
     let sizes = opt.layout().sizes();
@@ -85,6 +125,7 @@ fn buffers<T: Element>(s: &State<T>) -> impl Iterator<Item = &[T]> {
 
 /// Everything but the buffers, built once per encode.
 pub(super) struct Plan {
+    xfrm: Option<Vec<u8>>,
     conf: Vec<u8>,
     layt: Vec<u8>,
     stat_head: Vec<u8>,
@@ -98,8 +139,16 @@ pub(super) fn plan<T: Element>(opt: &Optimizer<T>) -> Plan {
     let stat_head = stat_head(opt);
     let elems: u64 = buffers(opt.full_state()).map(|b| b.len() as u64).sum();
     let stat_len = stat_head.len() as u64 + elems * size_of::<T>() as u64;
-    let body_len = (3 * SECTION_HEAD + conf.len() + layt.len()) as u64 + stat_len;
+    let xfrm = xfrm_bytes(
+        opt.transforms(),
+        opt.weight_decay_mask(),
+        opt.last_grad_norm(),
+        opt.flavor(),
+    );
+    let xfrm_len = xfrm.as_ref().map_or(0, |x| SECTION_HEAD + x.len()) as u64;
+    let body_len = (3 * SECTION_HEAD + conf.len() + layt.len()) as u64 + stat_len + xfrm_len;
     Plan {
+        xfrm,
         conf,
         layt,
         stat_head,
@@ -127,6 +176,10 @@ pub(super) fn write_io<T: Element, W: Write>(opt: &Optimizer<T>, w: W) -> io::Re
             w.put(&scratch)?;
         }
     }
+    if let Some(x) = &p.xfrm {
+        w.section(TAG_XFRM, x.len() as u64)?;
+        w.put(x)?;
+    }
     let crc = w.crc;
     w.inner.write_all(&crc.to_le_bytes())?;
     w.inner.flush()
@@ -140,6 +193,10 @@ pub(super) struct Parsed<'a> {
     pub(super) dtype: Dtype,
     pub(super) sizes: Vec<usize>,
     counts: Counts,
+    transforms: Transforms,
+    wd_mask: Vec<bool>,
+    last_norm: f64,
+    flavor: Flavor,
     nu: &'a [u8],
     mu: Option<&'a [u8]>,
     trace: Option<&'a [u8]>,
@@ -246,6 +303,11 @@ pub(super) fn parse_v1(reserved: u32, body: &[u8]) -> Result<Parsed<'_>> {
         None
     };
     s.finish()?;
+    let (transforms, wd_mask, last_norm, flavor) = if b.is_empty() {
+        (Transforms::default(), Vec::new(), f64::NAN, Flavor::Optax)
+    } else {
+        parse_xfrm(&mut b.section(TAG_XFRM, "XFRM section")?, sizes.len())?
+    };
     b.finish()?;
 
     Ok(Parsed {
@@ -255,10 +317,64 @@ pub(super) fn parse_v1(reserved: u32, body: &[u8]) -> Result<Parsed<'_>> {
         dtype,
         sizes,
         counts,
+        transforms,
+        wd_mask,
+        last_norm,
+        flavor,
         nu,
         mu,
         trace,
     })
+}
+
+fn parse_xfrm(x: &mut Rd<'_>, tensors: usize) -> Result<(Transforms, Vec<bool>, f64, Flavor)> {
+    let flags = x.u8("transform flags")?;
+    if flags & !X_KNOWN != 0 {
+        return Err(corrupt(format!(
+            "XFRM section: unknown flag bits {:#x}",
+            flags & !X_KNOWN
+        )));
+    }
+    x.zeros(7, "padding after transform flags")?;
+    let clip = x.f64("max_delta")?;
+    let max_norm = x.f64("max_norm")?;
+    let t = Transforms {
+        maximize: flags & X_MAXIMIZE != 0,
+        clip: (flags & X_CLIP != 0).then_some(clip),
+        clip_by_global_norm: (flags & X_GLOBAL_NORM != 0).then_some(max_norm),
+        weight_decay: x.f64("weight_decay")?,
+        weight_decay_kind: if flags & X_DECOUPLED != 0 {
+            WeightDecayKind::Decoupled
+        } else {
+            WeightDecayKind::Coupled
+        },
+    };
+    t.validate()
+        .map_err(|e| corrupt(format!("invalid content: {e}")))?;
+    let last_norm = x.f64("last global norm")?;
+    let n = x.count(1, "mask length")?;
+    if n != 0 && n != tensors {
+        return Err(corrupt(format!(
+            "XFRM section: a mask of {n} entries for {tensors} tensors"
+        )));
+    }
+    let mut mask = Vec::with_capacity(n);
+    for _ in 0..n {
+        mask.push(x.bool("mask entry")?);
+    }
+    x.finish()?;
+    let flavor = match (
+        flags & X_PYTORCH != 0,
+        flags & X_TF1 != 0,
+        flags & X_KERAS != 0,
+    ) {
+        (false, false, false) => Flavor::Optax,
+        (true, false, false) => Flavor::PyTorch,
+        (false, true, false) => Flavor::Tf1,
+        (false, false, true) => Flavor::Keras,
+        _ => return Err(corrupt("XFRM section: more than one flavor")),
+    };
+    Ok((t, mask, last_norm, flavor))
 }
 
 impl Parsed<'_> {
@@ -288,6 +404,10 @@ impl Parsed<'_> {
         .map_err(invalid)?;
         opt.set_skip_non_finite(self.skip_non_finite);
         opt.set_skipped_steps(self.skipped);
+        opt.set_transforms(self.transforms).map_err(invalid)?;
+        opt.set_weight_decay_mask(&self.wd_mask).map_err(invalid)?;
+        opt.set_last_grad_norm(self.last_norm);
+        opt.set_flavor(self.flavor).map_err(invalid)?;
         Ok(opt)
     }
 }

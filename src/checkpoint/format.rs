@@ -20,6 +20,10 @@ pub const MAX_SCHEDULE_DEPTH: usize = 64;
 pub(super) const TAG_CONF: [u8; 4] = *b"CONF";
 pub(super) const TAG_LAYT: [u8; 4] = *b"LAYT";
 pub(super) const TAG_STAT: [u8; 4] = *b"STAT";
+/// Optional, after `STAT`: gradient transforms, weight decay mask, last global norm
+/// (`crate::transform`). Written only when one of them is set, so a checkpoint without
+/// transforms is byte-identical to before.
+pub(super) const TAG_XFRM: [u8; 4] = *b"XFRM";
 /// Section tag (4) and section length (8).
 pub(super) const SECTION_HEAD: usize = 12;
 

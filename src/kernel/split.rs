@@ -4,7 +4,7 @@
 //! bit-identical whatever the split and the thread count; nothing is allocated.
 
 use super::fpenv::KernelEnv;
-use super::{Bufs, Coeffs, KernelFn};
+use super::{Bufs, Coeffs};
 
 /// Below this many elements a step runs on the caller's thread alone: waking workers
 /// costs more than it saves. Measured through the C ABI (f32 step, 2 threads vs 1 on a
@@ -19,6 +19,11 @@ pub const SEQUENTIAL_BELOW: usize = 1 << 16;
 /// A multiple of 64 keeps SIMD chunks aligned.
 pub const GRAIN: usize = 1 << 15;
 
+/// What runs on each leaf of the split: a [`super::KernelFn`], or a kernel with the gradient
+/// transforms in front (`crate::transform`).
+pub trait Leaf<T>: Fn(&Coeffs<T>, Bufs<'_, T>) + Copy + Send + Sync {}
+impl<T, F: Fn(&Coeffs<T>, Bufs<'_, T>) + Copy + Send + Sync> Leaf<T> for F {}
+
 /// Where the work runs.
 #[derive(Clone, Copy)]
 pub enum Exec<'p> {
@@ -31,7 +36,8 @@ pub enum Exec<'p> {
 }
 
 impl Exec<'_> {
-    fn run(self, total: usize, f: impl FnOnce(bool) + Send) {
+    /// Run `f(parallel)`: sequentially below [`SEQUENTIAL_BELOW`] elements or when so set.
+    pub(crate) fn run(self, total: usize, f: impl FnOnce(bool) + Send) {
         match self {
             _ if total < SEQUENTIAL_BELOW => f(false),
             Exec::Sequential => f(false),
@@ -41,7 +47,7 @@ impl Exec<'_> {
     }
 }
 
-fn flat<T: Send + Sync>(f: KernelFn<T>, k: &Coeffs<T>, b: Bufs<'_, T>, par: bool) {
+fn flat<T: Send + Sync, F: Leaf<T>>(f: F, k: &Coeffs<T>, b: Bufs<'_, T>, par: bool) {
     if !par || b.len() <= GRAIN {
         let _env = KernelEnv::enter();
         f(k, b);
@@ -53,7 +59,7 @@ fn flat<T: Send + Sync>(f: KernelFn<T>, k: &Coeffs<T>, b: Bufs<'_, T>, par: bool
 }
 
 /// Run over one contiguous set of buffers.
-pub fn run_flat<T: Send + Sync>(exec: Exec<'_>, f: KernelFn<T>, k: &Coeffs<T>, b: Bufs<'_, T>) {
+pub fn run_flat<T: Send + Sync, F: Leaf<T>>(exec: Exec<'_>, f: F, k: &Coeffs<T>, b: Bufs<'_, T>) {
     let total = b.len();
     exec.run(total, |par| flat(f, k, b, par));
 }
@@ -85,8 +91,8 @@ fn split_state<T>(s: &mut [T], at: usize) -> (&mut [T], &mut [T]) {
 }
 
 /// `offsets` has one more entry than the list: `offsets[i]` is tensor `i`'s first element.
-fn list<T: Send + Sync>(
-    f: KernelFn<T>,
+fn list<T: Send + Sync, F: Leaf<T>>(
+    f: F,
     k: &Coeffs<T>,
     b: ListBufs<'_, '_, '_, T>,
     offsets: &[usize],
@@ -166,9 +172,9 @@ fn list<T: Send + Sync>(
 }
 
 /// Run over a list of tensors in one dispatch. `offsets` are the layout's prefix sums.
-pub fn run_list<T: Send + Sync>(
+pub fn run_list<T: Send + Sync, F: Leaf<T>>(
     exec: Exec<'_>,
-    f: KernelFn<T>,
+    f: F,
     k: &Coeffs<T>,
     b: ListBufs<'_, '_, '_, T>,
     offsets: &[usize],

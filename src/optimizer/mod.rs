@@ -23,6 +23,8 @@ use crate::element::Real;
 use crate::error::{Error, Result};
 use crate::kernel::split::{self as parallel, ListBufs};
 use crate::kernel::{self, Bufs, Coeffs, Mode, Variant};
+use crate::preset::{self, Flavor, Keras, Tf1, Torch};
+use crate::transform::{self, Place, Pre, Transforms};
 use state::check_counts;
 use threads::Workers;
 
@@ -35,6 +37,17 @@ pub struct Optimizer<T: Real> {
     workers: Workers,
     skip_non_finite: bool,
     skipped: u64,
+    /// Gradient transforms (`crate::transform`); identity by default.
+    transforms: Transforms,
+    /// Per-tensor weight decay mask; empty = every tensor decayed.
+    wd_mask: Vec<bool>,
+    /// The global norm of the last applied step's gradients (NaN until one ran with
+    /// `clip_by_global_norm`).
+    last_norm: f64,
+    /// Reused block sums of the global norm.
+    norm_partials: Vec<f64>,
+    /// Which framework's RMSProp (`crate::preset`).
+    flavor: Flavor,
 }
 
 /// What a step did.
@@ -100,6 +113,11 @@ impl<T: Real> Optimizer<T> {
             workers: Workers::new(),
             skip_non_finite: false,
             skipped: 0,
+            transforms: Transforms::default(),
+            wd_mask: Vec::new(),
+            last_norm: f64::NAN,
+            norm_partials: Vec::new(),
+            flavor: Flavor::Optax,
         })
     }
 
@@ -266,6 +284,85 @@ impl<T: Real> Optimizer<T> {
         }
     }
 
+    /// Set the gradient transforms (`crate::transform`) for the next steps. On error
+    /// nothing changes.
+    pub fn set_transforms(&mut self, t: Transforms) -> Result<()> {
+        t.validate()?;
+        self.transforms = t;
+        Ok(())
+    }
+
+    /// Compute another framework's RMSProp (`crate::preset`). The PyTorch flavor reads
+    /// `decay` as torch's `alpha`, `eps` as its `eps` (always outside the square root:
+    /// `eps_in_sqrt` is not used), `momentum` (a momentum buffer is used when it is > 0, as
+    /// torch does), `centered`, the learning rate (fixed, scheduled, or set between steps) and
+    /// `initial_scale` (torch's `square_avg` starts at 0, the default); `nesterov` and
+    /// `bias_correction` must be off (torch has neither). On error nothing changes.
+    pub fn set_flavor(&mut self, f: Flavor) -> Result<()> {
+        if f != Flavor::Optax {
+            for (on, name) in [
+                (self.config.nesterov, "nesterov"),
+                (self.config.bias_correction, "bias_correction"),
+            ] {
+                if on {
+                    return Err(Error::InvalidHyperparameter {
+                        name,
+                        rule: "off with the PyTorch and TF1 flavors (they have none)",
+                        value: 1.0,
+                    });
+                }
+            }
+        }
+        self.flavor = f;
+        Ok(())
+    }
+
+    /// The flavor.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The gradient transforms.
+    pub fn transforms(&self) -> &Transforms {
+        &self.transforms
+    }
+
+    /// Which tensors weight decay applies to (optax `add_decayed_weights(wd, mask)`,
+    /// PyTorch parameter groups): one flag per tensor, `true` = decayed; an empty mask
+    /// decays every tensor (the default).
+    pub fn set_weight_decay_mask(&mut self, mask: &[bool]) -> Result<()> {
+        if !mask.is_empty() {
+            check_len("mask", self.layout.len(), mask.len())?;
+        }
+        self.wd_mask = mask.to_vec();
+        Ok(())
+    }
+
+    /// The weight decay mask (empty: every tensor decayed).
+    pub fn weight_decay_mask(&self) -> &[bool] {
+        &self.wd_mask
+    }
+
+    /// The global norm of the gradients of the last applied step, as
+    /// `clip_by_global_norm` used it (rounded to the dtype); NaN until a step ran with
+    /// that clip set.
+    pub fn last_grad_norm(&self) -> f64 {
+        self.last_norm
+    }
+
+    /// Set the last global norm (for restoring a checkpoint).
+    pub fn set_last_grad_norm(&mut self, v: f64) {
+        self.last_norm = v;
+    }
+
+    fn check_update_mode(&self) -> Result<()> {
+        if self.transforms.needs_params() {
+            Err(Error::NeedsParams)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The thread setting.
     pub fn threads(&self) -> Threads {
         self.workers.threads()
@@ -331,11 +428,39 @@ impl<T: Real> Optimizer<T> {
         step_coeffs(&self.config, self.state.counts)
     }
 
+    /// The transform constants of the next step (computing the global norm when clipping
+    /// by it), or `None` when no transform is set.
+    fn pre(&mut self, grads: &[&[T]], offsets: &[usize], lr: T) -> Option<Pre<T>> {
+        if self.transforms.is_identity() && self.flavor == Flavor::Optax {
+            return None;
+        }
+        let norm = self.transforms.clip_by_global_norm.map(|_| {
+            let exec = self.workers.exec(offsets[offsets.len() - 1]);
+            let n = transform::global_norm(exec, grads, offsets, &mut self.norm_partials);
+            self.last_norm = n.to_f64();
+            n
+        });
+        let mut p = Pre::new(&self.transforms, norm, lr);
+        p.fused_decay = self.flavor == Flavor::PyTorch;
+        Some(p)
+    }
+
     fn run_flat(&mut self, mode: Mode, grads: &[T], dst: &mut [T]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
+        let g = if mode == Mode::UpdateInPlace {
+            &*dst
+        } else {
+            grads
+        };
+        let pre = self.pre(&[g], &[0, g.len()], -k.neg_lr);
         let exec = self.workers.exec(dst.len());
         let s = &mut self.state;
+        let at = Place {
+            nu_base: s.nu.as_ptr().addr(),
+            offsets: self.layout.offsets(),
+            mask: &self.wd_mask,
+        };
         let bufs = Bufs {
             grads,
             dst,
@@ -343,15 +468,55 @@ impl<T: Real> Optimizer<T> {
             mu: s.mu.as_deref_mut().unwrap_or(&mut []),
             trace: s.trace.as_deref_mut().unwrap_or(&mut []),
         };
-        parallel::run_flat(exec, f, &k, bufs);
+        match pre {
+            None => parallel::run_flat(exec, f, &k, bufs),
+            Some(x) if self.flavor == Flavor::PyTorch => {
+                let t = Torch::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::torch_leaf(&t, &x, mode, at, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
+            Some(x) if self.flavor == Flavor::Tf1 => {
+                let t = Tf1::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::tf1_leaf(&t, &x, mode, at, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
+            Some(x) if self.flavor == Flavor::Keras => {
+                let t = Keras::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::keras_leaf(&t, &x, mode, at, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
+            Some(x) => {
+                let leaf =
+                    move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
+                parallel::run_flat(exec, leaf, &k, bufs)
+            }
+        }
         s.counts = next;
     }
 
     fn run_list(&mut self, mode: Mode, grads: &[&[T]], dst: &mut [&mut [T]]) {
         let (k, next) = self.prepare();
         let f = kernel::select::<T>(self.variant, mode);
+        let pre = if self.transforms.is_identity() && self.flavor == Flavor::Optax {
+            None
+        } else if mode == Mode::UpdateInPlace {
+            let g: Vec<&[T]> = dst.iter().map(|d| &**d).collect();
+            let offsets = self.layout.offsets().to_vec();
+            self.pre(&g, &offsets, -k.neg_lr)
+        } else {
+            let offsets = self.layout.offsets().to_vec();
+            self.pre(grads, &offsets, -k.neg_lr)
+        };
         let exec = self.workers.exec(self.layout.total());
         let s = &mut self.state;
+        let at = Place {
+            nu_base: s.nu.as_ptr().addr(),
+            offsets: self.layout.offsets(),
+            mask: &self.wd_mask,
+        };
         let bufs = ListBufs {
             grads,
             dst,
@@ -359,7 +524,32 @@ impl<T: Real> Optimizer<T> {
             mu: s.mu.as_deref_mut().unwrap_or(&mut []),
             trace: s.trace.as_deref_mut().unwrap_or(&mut []),
         };
-        parallel::run_list(exec, f, &k, bufs, self.layout.offsets());
+        match pre {
+            None => parallel::run_list(exec, f, &k, bufs, self.layout.offsets()),
+            Some(x) if self.flavor == Flavor::PyTorch => {
+                let t = Torch::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::torch_leaf(&t, &x, mode, at, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+            Some(x) if self.flavor == Flavor::Tf1 => {
+                let t = Tf1::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::tf1_leaf(&t, &x, mode, at, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+            Some(x) if self.flavor == Flavor::Keras => {
+                let t = Keras::new(&self.config, -k.neg_lr);
+                let leaf =
+                    move |_: &Coeffs<T>, b: Bufs<'_, T>| preset::keras_leaf(&t, &x, mode, at, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+            Some(x) => {
+                let leaf =
+                    move |k: &Coeffs<T>, b: Bufs<'_, T>| transform::leaf(f, &x, mode, at, k, b);
+                parallel::run_list(exec, leaf, &k, bufs, self.layout.offsets())
+            }
+        }
         s.counts = next;
     }
 
@@ -373,6 +563,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `update` over flat buffers: `updates` receives the updates.
     pub fn update(&mut self, grads: &[T], updates: &mut [T]) -> Result<Outcome> {
+        self.check_update_mode()?;
         check_len("grads", self.layout.total(), grads.len())?;
         check_len("updates", self.layout.total(), updates.len())?;
         if self.skip(std::iter::once(grads)) {
@@ -385,6 +576,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `update` with the updates written over the gradients.
     pub fn update_in_place(&mut self, grads_then_updates: &mut [T]) -> Result<Outcome> {
+        self.check_update_mode()?;
         check_len("grads", self.layout.total(), grads_then_updates.len())?;
         if self.skip(std::iter::once(&*grads_then_updates)) {
             grads_then_updates.fill(T::ZERO);
@@ -407,6 +599,7 @@ impl<T: Real> Optimizer<T> {
 
     /// optax `update` over one slice per tensor, in one dispatch.
     pub fn update_tensors(&mut self, grads: &[&[T]], updates: &mut [&mut [T]]) -> Result<Outcome> {
+        self.check_update_mode()?;
         self.check_list("grads", grads)?;
         self.check_list("updates", updates)?;
         if self.skip(grads.iter().copied()) {
@@ -422,6 +615,7 @@ impl<T: Real> Optimizer<T> {
         &mut self,
         grads_then_updates: &mut [&mut [T]],
     ) -> Result<Outcome> {
+        self.check_update_mode()?;
         self.check_list("grads", grads_then_updates)?;
         if self.skip(grads_then_updates.iter().map(|g| &**g)) {
             grads_then_updates.iter_mut().for_each(|u| u.fill(T::ZERO));

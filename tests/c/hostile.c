@@ -652,6 +652,12 @@ static void options_suite(void) {
     NULLOPT("options_set_nesterov", rmsprop_options_set_nesterov(NULL, true));
     NULLOPT("options_set_bias_correction", rmsprop_options_set_bias_correction(NULL, true));
     NULLOPT("options_set_skip_non_finite", rmsprop_options_set_skip_non_finite(NULL, true));
+    NULLOPT("options_set_weight_decay",
+            rmsprop_options_set_weight_decay(NULL, 0.1, RMSPROP_WEIGHT_DECAY_COUPLED));
+    NULLOPT("options_set_maximize", rmsprop_options_set_maximize(NULL, true));
+    NULLOPT("options_set_flavor", rmsprop_options_set_flavor(NULL, RMSPROP_FLAVOR_PYTORCH));
+    NULLOPT("options_set_clip", rmsprop_options_set_clip(NULL, 1.0));
+    NULLOPT("options_set_clip_by_global_norm", rmsprop_options_set_clip_by_global_norm(NULL, 1.0));
 #undef NULLOPT
 
     OCASE(o, "options_set_learning_rate_schedule: NULL schedule", RMSPROP_ERR_NULL_POINTER,
@@ -682,10 +688,59 @@ static void options_suite(void) {
         {"momentum", rmsprop_options_set_momentum, INFINITY, "momentum must be finite"},
         {"momentum", rmsprop_options_set_momentum, -INFINITY, "momentum"},
         {"momentum", rmsprop_options_set_momentum, NAN, "momentum"},
+        {"clip", rmsprop_options_set_clip, -1.0, "max_delta must be finite and >= 0"},
+        {"clip", rmsprop_options_set_clip, NAN, "max_delta"},
+        {"clip_by_global_norm", rmsprop_options_set_clip_by_global_norm, -0.5, "max_norm"},
+        {"clip_by_global_norm", rmsprop_options_set_clip_by_global_norm, NAN, "max_norm"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(name, sizeof name, "options_set_%s: %g", bad[i].what, bad[i].value);
         OCASE(o, name, RMSPROP_ERR_INVALID_HYPERPARAMETER, bad[i].needle, bad[i].fn(o, bad[i].value));
+    }
+    OCASE(o, "options_set_weight_decay: unknown kind", RMSPROP_ERR_BAD_ENUM, "weight decay kind",
+          rmsprop_options_set_weight_decay(o, 0.1, 7));
+    OCASE(o, "options_set_weight_decay: NaN", RMSPROP_ERR_INVALID_HYPERPARAMETER, "weight_decay",
+          rmsprop_options_set_weight_decay(o, NAN, RMSPROP_WEIGHT_DECAY_DECOUPLED));
+    OCASE(o, "options_set_flavor: past the last flavor", RMSPROP_ERR_BAD_ENUM, "flavor",
+          rmsprop_options_set_flavor(o, RMSPROP_FLAVOR_TF1 + 1));
+    OCASE(o, "options_set_flavor: unknown", RMSPROP_ERR_BAD_ENUM, "flavor",
+          rmsprop_options_set_flavor(o, -1));
+    /* The PyTorch flavor has no nesterov: create refuses it, nothing is allocated. */
+    {
+        RmspropOptions *of = NULL;
+        RmspropOptimizer *hf = NULL;
+        size_t nf = 3;
+        MUST(rmsprop_options_new(0.1, &of));
+        MUST(rmsprop_options_set_momentum(of, 0.9));
+        MUST(rmsprop_options_set_nesterov(of, true));
+        MUST(rmsprop_options_set_flavor(of, RMSPROP_FLAVOR_PYTORCH));
+        Verdict v_;
+        v_init(&v_);
+        prime();
+        check_status(&v_, rmsprop_create(of, &nf, 1, RMSPROP_DTYPE_F32, &hf),
+                     RMSPROP_ERR_INVALID_HYPERPARAMETER, "nesterov");
+        if (hf) v_fail(&v_, "out written on error");
+        finish("create: PyTorch flavor with nesterov", &v_);
+        rmsprop_options_free(of);
+    }
+    /* Weight decay needs the parameters: the update entry points refuse it. */
+    {
+        RmspropOptions *ow = NULL;
+        RmspropOptimizer *hw = NULL;
+        size_t nw = 3;
+        float g3[3] = {1, 2, 3}, u3[3] = {0, 0, 0};
+        MUST(rmsprop_options_new(0.1, &ow));
+        MUST(rmsprop_options_set_weight_decay(ow, 0.01, RMSPROP_WEIGHT_DECAY_COUPLED));
+        MUST(rmsprop_create(ow, &nw, 1, RMSPROP_DTYPE_F32, &hw));
+        Verdict v_;
+        v_init(&v_);
+        prime();
+        check_status(&v_, rmsprop_update_f32(hw, g3, u3, 3), RMSPROP_ERR_NO_SUCH_STATE,
+                     "weight decay needs the parameters");
+        if (u3[0] != 0 || u3[1] != 0 || u3[2] != 0) v_fail(&v_, "updates written on error");
+        finish("update_f32: weight decay set (needs the parameters)", &v_);
+        rmsprop_destroy(hw);
+        rmsprop_options_free(ow);
     }
     /* The same on options holding a schedule: the schedule must survive a bad fixed rate. */
     {
@@ -1223,6 +1278,24 @@ static void handle_suite(void) {
     HCASE(&f, "set_counts: INT32_MIN, INT32_MIN", RMSPROP_ERR_INVALID_HYPERPARAMETER, "count",
           rmsprop_set_counts(f.h, INT32_MIN, INT32_MIN));
     HCASE(&f, "reset: NULL optimizer", RMSPROP_ERR_NULL_POINTER, "optimizer", rmsprop_reset(NULL));
+
+    /* Gradient transforms on the handle */
+    {
+        bool m[64] = {0};
+        HCASE(&f, "set_weight_decay_mask: NULL optimizer", RMSPROP_ERR_NULL_POINTER, "optimizer",
+              rmsprop_set_weight_decay_mask(NULL, m, f.nt));
+        HCASE(&f, "set_weight_decay_mask: NULL mask", RMSPROP_ERR_NULL_POINTER, "mask",
+              rmsprop_set_weight_decay_mask(f.h, NULL, f.nt));
+        HCASE(&f, "set_weight_decay_mask: one flag too many", RMSPROP_ERR_LENGTH_MISMATCH, "mask",
+              rmsprop_set_weight_decay_mask(f.h, m, f.nt + 1));
+    }
+    {
+        double d = 0;
+        HCASE(&f, "last_grad_norm: NULL optimizer", RMSPROP_ERR_NULL_POINTER, "optimizer",
+              rmsprop_last_grad_norm(NULL, &d));
+        HCASE(&f, "last_grad_norm: NULL out", RMSPROP_ERR_NULL_POINTER, "out",
+              rmsprop_last_grad_norm(f.h, NULL));
+    }
 
     /* Hyperparameter setters on the handle */
     RmspropSchedule *sch = NULL;

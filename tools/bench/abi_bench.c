@@ -6,6 +6,8 @@
  *     N        total f32 elements
  *     TENSORS  1 = one flat buffer; k > 1 = N split into k tensors, one list call
  *     CONFIG   default (optax.rmsprop(1e-3)) | cm (centered=True, momentum=0.9)
+ *              | xf (default behind clip_by_global_norm(1.0), clip(10.0) and, for the step,
+ *                coupled weight decay 1e-4; paired with the default pattern's probe)
  *     MODE     step | update
  *     THREADS  rmsprop_set_threads: 1 = the calling thread only, k > 1 = a pool of k
  *     SAMPLES  timed samples; each sample is a batch of calls lasting >= ~2 ms
@@ -45,6 +47,7 @@ int main(int argc, char **argv) {
     size_t n = strtoull(argv[1], NULL, 10);
     size_t tensors = strtoull(argv[2], NULL, 10);
     int cm = strcmp(argv[3], "cm") == 0;
+    int xf = strcmp(argv[3], "xf") == 0;
     int step = strcmp(argv[4], "step") == 0;
     size_t threads = strtoull(argv[5], NULL, 10);
     int samples = atoi(argv[6]);
@@ -64,6 +67,13 @@ int main(int argc, char **argv) {
     if (cm) {
         check(rmsprop_options_set_centered(o, true), "centered");
         check(rmsprop_options_set_momentum(o, 0.9), "momentum");
+    }
+    if (xf) {
+        /* optax.chain(clip_by_global_norm(1.0), clip(10.0), add_decayed_weights(1e-4),
+         * rmsprop(1e-3)); weight decay needs the parameters, so only for the step. */
+        check(rmsprop_options_set_clip_by_global_norm(o, 1.0), "clip_by_global_norm");
+        check(rmsprop_options_set_clip(o, 10.0), "clip");
+        if (step) check(rmsprop_options_set_weight_decay(o, 1e-4, RMSPROP_WEIGHT_DECAY_COUPLED), "wd");
     }
     RmspropOptimizer *opt;
     check(rmsprop_create(o, sizes, tensors, RMSPROP_DTYPE_F32, &opt), "create");

@@ -3,7 +3,9 @@
 
 On one machine, in one run, for f32 tensors of 1e3 .. 5e7 elements (one flat tensor, and the
 same elements split into 1000 tensors), optax's default and centered+momentum configurations,
-on 1 thread and on all threads:
+and "xf" (the default behind optax.clip_by_global_norm(1.0), optax.clip(10.0) and, for the
+step, add_decayed_weights(1e-4); PyTorch: clip_grad_norm_ + clip_grad_value_ +
+RMSprop(weight_decay=1e-4)), on 1 thread and on all threads:
 
   probe     tools/bench/stream_probe.c: the same reads and writes as a step with trivial
             arithmetic, i.e. the memory (or cache) bandwidth ceiling for that pattern
@@ -22,6 +24,8 @@ Bytes per element (f32, counted as the algorithm's reads + writes, the same for 
 implementation, whatever extra passes an implementation makes):
   step   default 3R+2W = 20 B   centered+momentum 5R+4W = 36 B
   update default 2R+2W = 16 B   centered+momentum 4R+4W = 32 B
+  xf     counted as default (20 B / 16 B): the global norm's extra read of the gradients is
+         the overhead being measured, so "% ceil" against the default probe shows its cost
 The probe is matched to rs-step / rs-update, so "% ceil" is bandwidth reached over the
 bandwidth available to that access pattern. The library and its probe run alternately, sample
 by sample, in one process (abi_bench ... paired), and "% ceil" is the median over sample pairs
@@ -63,6 +67,8 @@ BYTES = {
     ("step", "cm"): 36,
     ("update", "default"): 16,
     ("update", "cm"): 32,
+    ("step", "xf"): 20,
+    ("update", "xf"): 16,
 }
 TENSORS = 1000
 
@@ -235,8 +241,16 @@ def worker_torch(cases: list[dict], threads: int):
             kw = dict(lr=1e-3, alpha=0.9, eps=1e-8, foreach=foreach)
             if c["config"] == "cm":
                 kw.update(centered=True, momentum=0.9)
+            if c["config"] == "xf":
+                kw.update(weight_decay=1e-4)
             opt = torch.optim.RMSprop(params, **kw)
-            med, mn = timeit(opt.step, c["samples"])
+            fn = opt.step
+            if c["config"] == "xf":
+                def fn(opt=opt, params=params, foreach=foreach):
+                    torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=foreach)
+                    torch.nn.utils.clip_grad_value_(params, 10.0, foreach=foreach)
+                    opt.step()
+            med, mn = timeit(fn, c["samples"])
             res[impl] = (med, mn)
             del opt, params
         for impl, (med, mn) in res.items():
@@ -255,6 +269,9 @@ def worker_optax(cases: list[dict], threads: int):
         if c["config"] == "cm":
             kw = dict(centered=True, momentum=0.9)
         opt = optax.rmsprop(1e-3, decay=0.9, eps=1e-8, **kw)
+        if c["config"] == "xf":
+            opt = optax.chain(optax.clip_by_global_norm(1.0), optax.clip(10.0),
+                              optax.add_decayed_weights(1e-4), opt)
         g_all = grads_np(n)
         sizes = sizes_of(n, tensors)
         offs = np.cumsum([0] + sizes)
