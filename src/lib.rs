@@ -24,8 +24,8 @@
 //! - `fork` (private): steps keep working in a `fork()`ed child.
 //! - `capi`: the C ABI.
 //!
-//! `unsafe` code lives in `capi/` (the FFI boundary), in `kernel/simd.rs` and
-//! `kernel/fpenv.rs` (calling `#[target_feature]` loops, setting the FTZ/DAZ bits) and in
+//! `unsafe` code lives in `capi/` (the FFI boundary), in `kernel/simd.rs`, `transform.rs`
+//! and `kernel/fpenv.rs` (calling `#[target_feature]` loops, setting the FTZ/DAZ bits) and in
 //! `fork.rs` (one `pthread_atfork` call, so that steps survive `fork()`); every block has a
 //! `SAFETY` comment, and the rest of the crate denies `unsafe_code`.
 //!

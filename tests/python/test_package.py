@@ -173,7 +173,7 @@ def test_structure_dtype_and_shape_mismatches_are_refused_before_anything_change
         opt.step(params, bad)
     with pytest.raises(TypeError, match="mix dtypes"):
         rmsprop.RMSProp(0.1, params=[np.zeros(2, np.float32), np.zeros(2)])
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="float32, float64"):
         rmsprop.RMSProp(0.1, params=np.zeros(2, np.int32))
     with pytest.raises(TypeError, match="not the dtype= given"):
         rmsprop.RMSProp(0.1, params=np.zeros(2, np.float32), dtype=np.float64)

