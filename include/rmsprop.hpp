@@ -508,6 +508,16 @@ public:
         return result(rmsprop_step_f64(h(), params.data(), grads.data(), params.size()));
     }
 
+    /** Untyped flat update/step for element types C++ has no type for (bf16/f16 bits held
+     *  in uint16_t, or a dtype chosen at run time): `n` elements of `dtype` at each pointer;
+     *  `dtype` must be the optimizer's (rmsprop_update / rmsprop_step). */
+    StepResult update_untyped(const void *grads, void *updates, std::size_t n, Dtype dtype) {
+        return result(rmsprop_update(h(), grads, updates, n, static_cast<RmspropDtype>(dtype)));
+    }
+    StepResult step_untyped(void *params, const void *grads, std::size_t n, Dtype dtype) {
+        return result(rmsprop_step(h(), params, grads, n, static_cast<RmspropDtype>(dtype)));
+    }
+
     // ---- the same over a list of tensors (one span per tensor, layout order) ----
 
     StepResult update_tensors(span<const span<const float>> grads, span<const span<float>> updates) {

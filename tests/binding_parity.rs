@@ -21,18 +21,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// C++: header names the wrapper deliberately does not use, and why.
-const CPP_ALLOWED: &[(&str, &str)] = &[
-    (
-        "rmsprop_update",
-        "untyped (void *) entry point for bindings without static types; C++ overloads on \
-         span<float>/span<double> and calls rmsprop_update_f32/_f64",
-    ),
-    (
-        "rmsprop_step",
-        "untyped (void *) entry point for bindings without static types; C++ overloads on \
-         span<float>/span<double> and calls rmsprop_step_f32/_f64",
-    ),
-];
+const CPP_ALLOWED: &[(&str, &str)] = &[];
 
 /// Python: header names the ctypes module deliberately does not define, and why.
 const PYTHON_ALLOWED: &[(&str, &str)] = &[
